@@ -1,0 +1,101 @@
+"""
+### patch_lifecycle
+
+Keeps the fleet in `include/fleet.yaml` (or `$PATCHPIPE_FLEET`) patched, image by image:
+
+1. **fetch_advisories**: newest security version of every package, from the distro security archive.
+2. **refresh_base** (per base image): inventory, assess, patch in place, verify, push, move the base tag,
+   so rebuilds start from a patched base.
+3. **patch_image** (per fleet image, mapped: one image's failure never stops the others):
+   inventory (packages read from the layers) -> assess (nothing to patch: a recorded no-op) ->
+   patch (rebuild from the Dockerfile, or one patch layer) -> verify -> push -> deploy_staging ->
+   smoke_staging -> promote (production tag + rolling update, by digest) -> smoke_production.
+   A failed staging rollout or smoke test rolls staging back and leaves production alone; a failed
+   production rollout rolls production (tag and service) back.
+4. **record** / **summary**: every stage and every image's outcome goes to the patch ledger.
+
+Reruns and backfills are idempotent: a candidate built for the same source and plan is reused, and a
+service already on a digest is not updated again.
+"""
+
+import os
+
+import pendulum
+from airflow.sdk import DAG, task_group
+
+from patchpipe.airflow.operators import (
+    AssessOperator,
+    DeployOperator,
+    FetchAdvisoriesOperator,
+    InventoryOperator,
+    PatchOperator,
+    PromoteOperator,
+    PushOperator,
+    RecordOperator,
+    RollbackOperator,
+    RollbackProductionOperator,
+    SelectTargetsOperator,
+    SmokeTestOperator,
+    StartRunOperator,
+    SummaryOperator,
+    VerifyOperator,
+)
+
+with DAG(
+    dag_id="patch_lifecycle",
+    doc_md=__doc__,
+    schedule=os.environ.get("PATCHPIPE_PATCH_WINDOW", "0 2 * * 6"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "platform", "retries": 0},
+    tags=["patchpipe", "patching"],
+) as dag:
+    start = StartRunOperator(task_id="start_run")
+    advisories = FetchAdvisoriesOperator(task_id="fetch_advisories")
+    bases = SelectTargetsOperator(task_id="select_bases", kind="bases")
+    images = SelectTargetsOperator(task_id="select_images", kind="images")
+
+    @task_group
+    def refresh_base(name):
+        inventory = InventoryOperator(task_id="inventory", image=name)
+        plan = AssessOperator(task_id="assess", image=name, inventory=inventory.output)
+        candidate = PatchOperator(task_id="patch", image=name, plan=plan.output)
+        verified = VerifyOperator(task_id="verify", image=name, plan=plan.output, inventory=inventory.output,
+                                  candidate=candidate.output)
+        pushed = PushOperator(task_id="push", image=name, candidate=candidate.output)
+        promoted = PromoteOperator(task_id="promote", image=name, pushed=pushed.output, deploy=False)
+        verified >> pushed
+        promoted >> RecordOperator(task_id="record", image=name)
+
+    @task_group
+    def patch_image(name):
+        inventory = InventoryOperator(task_id="inventory", image=name, trigger_rule="none_failed")
+        plan = AssessOperator(task_id="assess", image=name, inventory=inventory.output)
+        candidate = PatchOperator(task_id="patch", image=name, plan=plan.output)
+        verified = VerifyOperator(task_id="verify", image=name, plan=plan.output, inventory=inventory.output,
+                                  candidate=candidate.output)
+        pushed = PushOperator(task_id="push", image=name, candidate=candidate.output)
+        staged = DeployOperator(task_id="deploy_staging", image=name, environment="staging", pushed=pushed.output)
+        staging_ok = SmokeTestOperator(task_id="smoke_staging", image=name, environment="staging",
+                                       candidate=candidate.output)
+        promoted = PromoteOperator(task_id="promote", image=name, pushed=pushed.output)
+        production_ok = SmokeTestOperator(task_id="smoke_production", image=name, environment="production",
+                                          candidate=candidate.output)
+        staging_back = RollbackOperator(task_id="rollback_staging", image=name, environment="staging",
+                                        pushed=pushed.output)
+        production_back = RollbackProductionOperator(task_id="rollback_production", image=name,
+                                                     inventory=inventory.output, pushed=pushed.output)
+        record = RecordOperator(task_id="record", image=name)
+
+        verified >> pushed >> staged >> staging_ok >> promoted >> production_ok
+        [staged, staging_ok] >> staging_back
+        [promoted, production_ok] >> production_back
+        [production_ok, staging_back, production_back] >> record
+
+    base_runs = refresh_base.expand(name=bases.output)
+    image_runs = patch_image.expand(name=images.output)
+    start >> advisories >> [bases, images]
+    base_runs >> image_runs
+    advisories >> image_runs
+    image_runs >> SummaryOperator(task_id="summary")

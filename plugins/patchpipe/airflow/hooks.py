@@ -1,0 +1,70 @@
+"""PatchpipeHook: turns Airflow connections into the core's Services.
+
+- ``patchpipe_db``: the ledger and advisory store (any SQLAlchemy URL); without it ``PATCHPIPE_DB``
+  or a SQLite file under AIRFLOW_HOME.
+- ``docker_default`` (optional): the Docker Engine, through the docker provider's DockerHook; without
+  it ``DOCKER_HOST`` or the local socket.
+- one connection per private registry, named in the manifest's ``registries`` (login and password).
+"""
+
+from __future__ import annotations
+
+import os
+
+from airflow.providers.docker.hooks.docker import DockerHook
+from airflow.sdk import BaseHook
+
+from patchpipe import db, settings
+from patchpipe.errors import PatchpipeError
+from patchpipe.fleet import load_fleet
+from patchpipe.lifecycle.services import Services
+
+
+def _connection(conn_id: str):
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception:  # AirflowNotFoundException, or no Airflow metadata at all
+        return None
+
+
+class PatchpipeHook(BaseHook):
+    conn_name_attr = "patchpipe_db_conn_id"
+    default_conn_name = "patchpipe_db"
+    hook_name = "patchpipe"
+
+    def __init__(self, patchpipe_db_conn_id: str = default_conn_name, **kwargs):
+        super().__init__(**kwargs)
+        self.patchpipe_db_conn_id = patchpipe_db_conn_id
+
+    def database_url(self) -> str:
+        conn = _connection(self.patchpipe_db_conn_id)
+        return conn.get_uri() if conn else db.database_url()
+
+    def services(self, fleet_path: str | None = None) -> Services:
+        fleet = load_fleet(fleet_path or settings.fleet_path())
+        engine = db.make_engine(self.database_url())
+        db.create_schema(engine)
+        return Services(
+            fleet=fleet,
+            manifest_dir=fleet.manifest_dir,
+            engine=engine,
+            docker_factory=self._docker_client,
+            credentials=self._registry_credentials(fleet),
+            deploy_deadline_seconds=settings.deploy_deadline_seconds(),
+        )
+
+    @staticmethod
+    def _docker_client():
+        docker_conn_id = "docker_default" if _connection("docker_default") else None
+        base_url = os.environ.get("DOCKER_HOST", "unix://var/run/docker.sock")
+        return DockerHook(docker_conn_id=docker_conn_id, base_url=base_url).api_client
+
+    @staticmethod
+    def _registry_credentials(fleet) -> dict[str, tuple[str, str]]:
+        credentials = {}
+        for host, conn_id in fleet.registries.items():
+            conn = _connection(conn_id)
+            if conn is None:
+                raise PatchpipeError(f"registry {host}: Airflow connection {conn_id!r} does not exist")
+            credentials[host] = (conn.login, conn.password)
+        return credentials

@@ -1,0 +1,19 @@
+"""One operator per lifecycle stage, each a few lines over ``patchpipe.lifecycle``."""
+
+from patchpipe.airflow.operators.assess import AssessOperator
+from patchpipe.airflow.operators.deploy import DeployOperator, RollbackOperator
+from patchpipe.airflow.operators.fetch_advisories import FetchAdvisoriesOperator
+from patchpipe.airflow.operators.inventory import InventoryOperator
+from patchpipe.airflow.operators.patch import PatchOperator
+from patchpipe.airflow.operators.promote import PromoteOperator, RollbackProductionOperator
+from patchpipe.airflow.operators.push import PushOperator
+from patchpipe.airflow.operators.record import RecordOperator
+from patchpipe.airflow.operators.run import SelectTargetsOperator, StartRunOperator, SummaryOperator
+from patchpipe.airflow.operators.smoke import SmokeTestOperator
+from patchpipe.airflow.operators.verify import VerifyOperator
+
+__all__ = [
+    "AssessOperator", "DeployOperator", "FetchAdvisoriesOperator", "InventoryOperator", "PatchOperator",
+    "PromoteOperator", "PushOperator", "RecordOperator", "RollbackOperator", "RollbackProductionOperator",
+    "SelectTargetsOperator", "SmokeTestOperator", "StartRunOperator", "SummaryOperator", "VerifyOperator",
+]

@@ -1,0 +1,54 @@
+"""Run-level tasks: open the run in the ledger, choose its targets, close it with a summary."""
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from patchpipe.airflow.operators.base import StageOperator
+from patchpipe.airflow.run_info import run_facts
+from patchpipe.ledger.models import RunStatus
+from patchpipe.lifecycle.summary import FAILED, format_summary
+
+
+class StartRunOperator(StageOperator):
+    """Open the run in the patch ledger (a rerun reopens it)."""
+
+    stage = "start_run"
+
+    def run(self, services, context):
+        facts = run_facts(context)
+        services.ledger.start_run(facts.pop("run_id"), **facts)
+        return {"run_type": facts["run_type"]}
+
+
+class SelectTargetsOperator(StageOperator):
+    """The names to patch this run: the fleet's ``bases`` or its ``images``; the list is mapped over."""
+
+    template_fields = (*StageOperator.template_fields, "kind")
+
+    def __init__(self, *, kind: str, **kwargs):
+        super().__init__(**kwargs)
+        self.kind = kind
+        self.stage = f"select_{kind}"
+
+    def run(self, services, context):
+        entries = services.fleet.bases if self.kind == "bases" else services.fleet.images
+        return [entry.name for entry in entries]
+
+
+class SummaryOperator(StageOperator):
+    """Always runs: prints every image's outcome, closes the run, and fails the run if an image failed."""
+
+    stage = "summary"
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+
+    def run(self, services, context):
+        records = services.ledger.run_summary(context["run_id"])
+        stages = services.ledger.stage_results(context["run_id"])
+        self.log.info("patch run %s\n%s", context["run_id"], format_summary(records, stages))
+        failed = [r.image for r in records if r.status in FAILED]
+        services.ledger.finish_run(context["run_id"], RunStatus.FAILED if failed else RunStatus.SUCCESS)
+        if failed:
+            raise AirflowFailException(f"images failed: {', '.join(failed)} (see the ledger for why)")
+        return {r.image: r.status.value for r in records}

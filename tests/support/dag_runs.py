@@ -1,0 +1,54 @@
+"""Run a DAG headless with `airflow dags test`, in a fresh Airflow home with its own ledger."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+LAB = REPO / "include" / "lab" / "lab.sh"
+
+
+@dataclass
+class AirflowRunner:
+    home: Path
+    env: dict
+
+    def run(self, dag_id: str = "patch_lifecycle", timeout: int = 1800) -> subprocess.CompletedProcess:
+        log = self.home / f"{dag_id}-{len(list(self.home.glob('*.log')))}.log"
+        with open(log, "w") as out:
+            result = subprocess.run([str(BIN / "airflow"), "dags", "test", dag_id], env=self.env,
+                                    stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+        result.log = log
+        return result
+
+    def ledger(self):
+        from patchpipe import db
+        from patchpipe.ledger.store import Ledger
+
+        return Ledger(db.make_engine(self.env["PATCHPIPE_DB"]))
+
+
+def make_runner(home: Path, fleet: Path) -> AirflowRunner:
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PATCHPIPE_DB": f"sqlite:///{home}/patchpipe.db",
+        "PATCHPIPE_FLEET": str(fleet),
+        "PATCHPIPE_DEPLOY_DEADLINE": "180",
+    }
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    return AirflowRunner(home, env)
+
+
+def reset_lab() -> None:
+    """Put the demo fleet back on its original, unpatched images (see include/lab/lab.sh)."""
+    subprocess.run(["bash", str(LAB), "reset"], check=True, timeout=600)
