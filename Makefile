@@ -47,5 +47,10 @@ test-unit: venv ## tests that need nothing but Python
 test: venv lab-up ## every test this machine can run (brings the lab up first)
 	$(BIN)/pytest tests
 
+bench-patch: venv lab-up ## patch in place versus a full no-cache rebuild of the vendor image, with ratios
+	$(BIN)/python tests/bench/bench_patch.py
+
+bench: bench-patch ## every benchmark; figures in bench/results.json
+
 clean: ## remove the virtualenv and local Airflow home
 	rm -rf $(VENV) .airflow

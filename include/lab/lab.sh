@@ -22,6 +22,8 @@ AUTH_REGISTRY=127.0.0.1:5001
 AUTH_USER=patchpipe
 AUTH_PASSWORD=${PATCHPIPE_LAB_AUTH_PASSWORD:-patchpipe-lab}
 ORIGINAL=-lab-original   # suffix of the immutable tags `reset` restores from
+NETWORK=patchpipe-lab    # overlay network of the services and the proxy
+PROXY=patchpipe-lab-proxy
 
 # Names, tags and ports below must match include/fleet.yaml (tests/integration/test_lab.py checks).
 BASE=base/debian:bookworm
@@ -75,9 +77,11 @@ reg_digest() {
 reg_copy() {
   local body ctype
   body=$(mktemp)
-  ctype=$(curl -fsS -H "Accept: $MANIFEST_TYPES" -o "$body" -w '%{content_type}' "http://$REGISTRY/v2/$1/manifests/$2") \
-    && curl -fsS -o /dev/null -X PUT -H "Content-Type: $ctype" --data-binary "@$body" "http://$REGISTRY/v2/$1/manifests/$3" \
-    || { rm -f "$body"; die "could not copy $REGISTRY/$1:$2 to :$3 (is the registry up? run make lab-status)"; }
+  if ! ctype=$(curl -fsS -H "Accept: $MANIFEST_TYPES" -o "$body" -w '%{content_type}' "http://$REGISTRY/v2/$1/manifests/$2") \
+    || ! curl -fsS -o /dev/null -X PUT -H "Content-Type: $ctype" --data-binary "@$body" "http://$REGISTRY/v2/$1/manifests/$3"; then
+    rm -f "$body"
+    die "could not copy $REGISTRY/$1:$2 to :$3 (is the registry up? run make lab-status)"
+  fi
   rm -f "$body"
 }
 
@@ -121,7 +125,7 @@ ensure_docker() {
   if [[ -d /run/systemd/system ]]; then
     systemctl start docker || die "systemctl start docker failed; see journalctl -u docker"
   elif ! pid_alive "$(cat "$LAB_DIR/dockerd.pid" 2>/dev/null)"; then
-    setsid nohup dockerd >>"$LAB_DIR/dockerd.log" 2>&1 </dev/null &
+    setsid nohup dockerd >>"$LAB_DIR/dockerd.log" 2>&1 </dev/null 9>&- &
     echo $! >"$LAB_DIR/dockerd.pid"
   fi
   wait_until 60 docker_up || die "the Docker Engine did not answer within 60 s; see $LAB_DIR/dockerd.log"
@@ -172,7 +176,7 @@ ensure_registry() {
   fi
   [[ $(http_code "http://127.0.0.1:$port/") == 000 ]] \
     || die "something else answers on 127.0.0.1:$port (no live lab registry in $dir/registry.pid): stop it (find it with: ss -ltnp 'sport = :$port') and rerun"
-  setsid nohup docker-registry serve "$dir/config.yml" >>"$dir/registry.log" 2>&1 </dev/null &
+  setsid nohup docker-registry serve "$dir/config.yml" >>"$dir/registry.log" 2>&1 </dev/null 9>&- &
   echo $! >"$dir/registry.pid"
   wait_until 20 registry_answers "$port" || die "$label 127.0.0.1:$port did not answer within 20 s; see $dir/registry.log"
   log "$label 127.0.0.1:$port: started (data $dir/data)"
@@ -216,6 +220,46 @@ ensure_swarm() {
   fi
   docker swarm init --advertise-addr 127.0.0.1 >/dev/null || die "docker swarm init failed (see above)"
   log "swarm: initialised (single node, advertise address 127.0.0.1)"
+}
+
+# --- up: network and proxy ----------------------------------------------------------------------
+# Swarm's routing mesh (ingress) needs IPVS, which many kernels lack (this one does). So services
+# run with --endpoint-mode dnsrr on an overlay network and one proxy container, published on
+# 127.0.0.1, forwards each port to the healthy tasks of its service (see include/lab/proxy/proxy.py).
+
+ensure_network() {
+  if docker network inspect "$NETWORK" >/dev/null 2>&1; then log "network $NETWORK: already present"; return; fi
+  docker network create --driver overlay --attachable "$NETWORK" >/dev/null || die "cannot create the overlay network $NETWORK (see above)"
+  log "network $NETWORK: created (overlay, attachable)"
+}
+
+# proxy_routes: "18080=demo-web-production:8080 ..." from SERVICES.
+proxy_routes() {
+  local line svc image name env port routes=()
+  for line in "${SERVICES[@]}"; do
+    read -r svc image name env port <<<"$line"
+    routes+=("$port=$svc:8080")
+  done
+  printf '%s\n' "${routes[*]}"
+}
+
+ensure_proxy() {
+  local dir=$REPO_ROOT/include/lab/proxy routes image base current route publish=()
+  routes=$(proxy_routes)
+  image=patchpipe-lab/proxy:$(cat "$dir/Dockerfile" "$dir/proxy.py" | sha256sum | cut -c1-12)
+  if ! docker image inspect "$image" >/dev/null 2>&1; then
+    base=$REGISTRY/${BASE%%:*}@$(reg_digest "${BASE%%:*}" "${BASE##*:}$ORIGINAL")
+    DOCKER_BUILDKIT=0 docker build --build-arg "BASE_IMAGE=$base" -t "$image" "$dir" >"$LAB_DIR/build-proxy.log" 2>&1 \
+      || die "building the lab proxy failed; see $LAB_DIR/build-proxy.log"
+  fi
+  current=$(docker inspect -f '{{.Config.Image}} {{.State.Running}} {{index .Config.Labels "patchpipe.lab.routes"}}' "$PROXY" 2>/dev/null || true)
+  if [[ $current == "$image true $routes" ]]; then log "lab proxy: already running"; return; fi
+  docker rm -f "$PROXY" >/dev/null 2>&1 || true
+  for route in $routes; do publish+=(--publish "127.0.0.1:${route%%=*}:${route%%=*}"); done
+  docker run --detach --name "$PROXY" --restart unless-stopped --network "$NETWORK" \
+    --label "patchpipe.lab.routes=$routes" --env "LAB_ROUTES=$routes" "${publish[@]}" "$image" >/dev/null \
+    || die "cannot start the lab proxy (is one of the ports of '$routes' taken? see: ss -ltnp)"
+  log "lab proxy: started ($routes)"
 }
 
 # --- up: base image ------------------------------------------------------------------------------
@@ -316,12 +360,12 @@ ensure_services() {
     if docker service inspect "$svc" >/dev/null 2>&1; then log "service $svc: already present"; continue; fi
     digest=$(reg_digest "${image%%:*}" "${image##*:}") || die "$REGISTRY/$image is not in the registry: run make lab-up"
     docker service create --detach --quiet --name "$svc" --replicas 1 \
-      --publish "published=$port,target=8080" \
+      --network "$NETWORK" --endpoint-mode dnsrr \
       --label "patchpipe.image=$name" --label "patchpipe.env=$env" \
       --update-order start-first --update-parallelism 1 --update-failure-action rollback --update-monitor 5s \
       --rollback-order start-first --rollback-parallelism 1 --rollback-monitor 5s \
       "$REGISTRY/${image%%:*}@$digest" >/dev/null || die "docker service create $svc failed (see above)"
-    log "service $svc: created on 127.0.0.1:$port from $REGISTRY/${image%%:*}@$digest"
+    log "service $svc: created from $REGISTRY/${image%%:*}@$digest (published on 127.0.0.1:$port by the lab proxy)"
   done
 }
 
@@ -341,9 +385,10 @@ summary() {
   log "  registry       http://$REGISTRY (no auth; data $LAB_DIR/registry/data)"
   log "  auth registry  http://$AUTH_REGISTRY (user $AUTH_USER, password \$PATCHPIPE_LAB_AUTH_PASSWORD, default patchpipe-lab)"
   log "  base image     $REGISTRY/$BASE"
+  log "  services       on overlay network $NETWORK (dnsrr), published by container $PROXY:"
   for line in "${SERVICES[@]}"; do
     read -r svc image name env port <<<"$line"
-    log "  $(printf '%-22s' "$svc") http://127.0.0.1:$port  ($REGISTRY/$image)"
+    log "    $(printf '%-22s' "$svc") http://127.0.0.1:$port  ($REGISTRY/$image)"
   done
 }
 
@@ -352,9 +397,14 @@ cmd_up() {
   ensure_docker
   ensure_registries
   ensure_swarm
+  ensure_network
   ensure_base_image
-  local line
-  for line in "${IMAGES[@]}"; do ensure_demo_image $line; done
+  local line image context
+  for line in "${IMAGES[@]}"; do
+    read -r image context <<<"$line"
+    ensure_demo_image "$image" "$context"
+  done
+  ensure_proxy
   ensure_services
   wait_services
   summary
@@ -372,6 +422,7 @@ cmd_down() {
   else
     log "services: none (no Docker Engine or Swarm)"
   fi
+  if docker rm -f "$PROXY" >/dev/null 2>&1; then log "lab proxy: removed"; else log "lab proxy: already absent"; fi
   stop_registry registry "$LAB_DIR/registry" 5000
   stop_registry "auth registry" "$LAB_DIR/registry-auth" 5001
   log "docker and swarm: left running; caches kept in $CACHE"
@@ -380,13 +431,13 @@ cmd_down() {
 # --- status --------------------------------------------------------------------------------------
 
 cmd_status() {
-  local failed=0 line svc image name env port spec digest orig replicas state
+  local failed=0 registry_up=no line svc image name env port spec digest orig replicas state
   report() { if [[ $2 == ok ]]; then log "$1: $3"; else log "$1: DOWN - $3"; failed=1; fi; }
 
   if docker_up; then report docker ok "running (engine $(docker version -f '{{.Server.Version}}'))"
   else report docker bad "no Docker Engine answers (run make lab-up)"; fi
 
-  if [[ $(http_code "http://$REGISTRY/v2/") == 200 ]]; then report "registry $REGISTRY" ok "answering"
+  if [[ $(http_code "http://$REGISTRY/v2/") == 200 ]]; then report "registry $REGISTRY" ok "answering"; registry_up=yes
   else report "registry $REGISTRY" bad "GET /v2/ does not answer 200 (log $LAB_DIR/registry/registry.log)"; fi
 
   if [[ $(http_code "http://$AUTH_REGISTRY/v2/") == 401 && $(http_code -u "$AUTH_USER:$AUTH_PASSWORD" "http://$AUTH_REGISTRY/v2/") == 200 ]]
@@ -395,8 +446,17 @@ cmd_status() {
 
   if swarm_active; then report swarm ok active; else report swarm bad "not active"; fi
 
+  if docker network inspect "$NETWORK" >/dev/null 2>&1; then report "network $NETWORK" ok present
+  else report "network $NETWORK" bad absent; fi
+
+  if [[ $(docker inspect -f '{{.State.Running}}' "$PROXY" 2>/dev/null) == true ]]
+  then report "lab proxy" ok "running ($(docker inspect -f '{{index .Config.Labels "patchpipe.lab.routes"}}' "$PROXY"))"
+  else report "lab proxy" bad "container $PROXY is not running"; fi
+
   for image in $(fleet_images); do
-    if digest=$(reg_digest "${image%%:*}" "${image##*:}"); then
+    if [[ $registry_up == no ]]; then
+      report "image $REGISTRY/$image" bad "unknown (the registry is down)"
+    elif digest=$(reg_digest "${image%%:*}" "${image##*:}"); then
       orig=$(reg_digest "${image%%:*}" "${image##*:}$ORIGINAL" || true)
       [[ $digest == "$orig" ]] && state="lab original" || state="patched; original $orig"
       report "image $REGISTRY/$image" ok "$digest ($state)"
@@ -483,6 +543,8 @@ cmd_reset() {
   for image in $(fleet_images); do restore_tag "$image"; done
   delete_patch_tags
   reset_services
+  ensure_network
+  ensure_proxy
   ensure_services
   wait_services
   log "lab reset (${SECONDS} s)"

@@ -176,6 +176,18 @@ def test_inventory_selector_reads_on_until_os_release_is_found():
     assert result.summary() == "read 3 of 3 layers"
 
 
+def test_merged_usr_image_needs_no_second_pass_for_the_missing_apk_database():
+    # Debian since bookworm: lib -> usr/lib, so lib/apk/db/installed would need a pass for
+    # usr/lib/apk/db/installed; the dpkg database already answers the group, so it is spared.
+    top = layer(("file", "var/lib/dpkg/status", b"s"))
+    base = layer(("symlink", "lib", "usr/lib"), ("file", "usr/lib/os-release", DEBIAN_OS_RELEASE),
+                 ("symlink", "etc/os-release", "../usr/lib/os-release"))
+    result = read_image_files([top, base], INVENTORY_SELECTOR)
+    assert set(result.files) == {"var/lib/dpkg/status", "etc/os-release", "usr/lib/os-release"}
+    assert result.summary() == "read 2 of 2 layers"
+    assert result.unresolved == {"lib/apk/db/installed"}
+
+
 def test_absolute_symlink_is_followed_inside_the_image():
     top = layer(("symlink", "etc/os-release", "/usr/lib/os-release"))
     base = layer(("file", "usr/lib/os-release", DEBIAN_OS_RELEASE))
@@ -192,6 +204,20 @@ def test_symlink_target_outside_the_selection_takes_another_pass():
     # The first pass stops at the link (nothing below can change it), the second finds the target.
     assert result.layer_reads == 3
     assert result.summary() == "read 2 of 2 layers (3 layer reads, following links)"
+
+
+def test_two_links_to_the_same_unselected_target():
+    top = layer(("symlink", "etc/os-release", "../opt/os-release"), ("symlink", "usr/lib/os-release", "/opt/os-release"))
+    base = layer(("file", "opt/os-release", b"ID=shared\n"))
+    result = read_image_files([top, base], FileSelector(paths=("etc/os-release", "usr/lib/os-release")))
+    assert result.files == {"etc/os-release": b"ID=shared\n", "usr/lib/os-release": b"ID=shared\n"}
+
+
+def test_symlinked_prefix_directory_is_followed():
+    top = layer(("symlink", "var/lib/dpkg/status.d", "/opt/dpkg-db"))
+    base = layer(("file", "opt/dpkg-db/libc6", b"Package: libc6\n"), ("file", "var/lib/dpkg/status.d/stale", b"x"))
+    result = read_image_files([top, base], FileSelector(prefixes=("var/lib/dpkg/status.d/",)))
+    assert result.files == {"var/lib/dpkg/status.d/libc6": b"Package: libc6\n"}
 
 
 def test_symlink_target_shadowed_in_an_upper_layer_is_read_from_there():

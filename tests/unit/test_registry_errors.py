@@ -63,7 +63,7 @@ class ScriptedRegistry:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.registry = f"127.0.0.1:{self.server.server_address[1]}"
         self.url = f"http://{self.registry}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     def manifest(self, repository: str, reference: str, body: bytes, media_type: str = OCI_MANIFEST,

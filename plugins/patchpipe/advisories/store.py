@@ -1,49 +1,599 @@
-"""Persisted advisory data. For now: the security archive's newest version per package.
+"""Persisted advisory data: every feed's advisories, KEV and EPSS, each feed's sync state, and the
+security archive's newest version per package.
 
-Saving a release replaces all of its rows in one transaction, so readers see either the previous
-index or the new one, never a mix; a fetch that failed never reaches the store.
+Writing: ``replace_feed`` swaps one feed's data for a new copy in ONE transaction, streaming the
+records in batches; readers see the old copy or the new one, never a mix, and a feed that turns out
+truncated or invalid halfway (the parser raises) changes nothing. ``save_security_index`` does the
+same for one release of the security archive.
+
+Reading: ``affected_packages`` (by ecosystem, release and package names), ``advisory`` (the merged
+view of an id across feeds and aliases, with KEV and EPSS), ``kev``, ``epss``, ``source_states``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, Integer, String, delete, insert, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy.orm import Session
 
+from patchpipe.advisories.records import (
+    Advisory,
+    AffectedPackage,
+    EpssScore,
+    KevEntry,
+    Severity,
+    Status,
+    VersionEvent,
+)
 from patchpipe.advisories.security_archive import SecurityIndex
-from patchpipe.db import Base, UTCDateTime
+from patchpipe.advisories.source import Record, RecordProblem
+from patchpipe.advisories.tables import (
+    AdvisoryRow,
+    AffectedRow,
+    AliasRow,
+    EpssRow,
+    FeedStateRow,
+    KevRow,
+    SecurityArchiveFetch,
+    SecurityArchivePackage,
+)
+
+log = logging.getLogger(__name__)
 
 # Stays well under SQLite's limit on bound parameters per statement.
 _NAMES_PER_QUERY = 500
+# Advisories per INSERT batch: large enough to amortize round trips, small enough to stream.
+_ADVISORIES_PER_BATCH = 2_000
+_ENRICHMENT_PER_BATCH = 10_000
+
+SEVERITY_RANK = {
+    Severity.CRITICAL: 5,
+    Severity.HIGH: 4,
+    Severity.MEDIUM: 3,
+    Severity.LOW: 2,
+    Severity.NEGLIGIBLE: 1,
+    Severity.UNKNOWN: 0,
+}
 
 
-class SecurityArchivePackage(Base):
-    """The newest version of one binary package in one release's security suite."""
-
-    __tablename__ = "security_archive_packages"
-
-    release: Mapped[str] = mapped_column(String(64), primary_key=True)
-    package: Mapped[str] = mapped_column(String(255), primary_key=True)
-    version: Mapped[str] = mapped_column(String(255))
-    source: Mapped[str] = mapped_column(String(255))
-    suite: Mapped[str] = mapped_column(String(128))
-    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+# --- feed data: writing ---------------------------------------------------------------------------
 
 
-class SecurityArchiveFetch(Base):
-    """When a release's index was last saved. Kept apart so an empty suite still reads as fetched."""
+@dataclass(frozen=True)
+class FeedOrigin:
+    """Where one copy of a feed came from, and the validators that let the next fetch be a 304."""
 
-    __tablename__ = "security_archive_fetches"
+    source: str  # the parser, e.g. "osv"
+    url: str  # or the path it was imported from
+    etag: str | None = None
+    last_modified: str | None = None
 
-    release: Mapped[str] = mapped_column(String(64), primary_key=True)
-    suite: Mapped[str] = mapped_column(String(128))
-    mirror: Mapped[str] = mapped_column(String(1024))
-    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    release_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    package_count: Mapped[int] = mapped_column(Integer)
+
+@dataclass(frozen=True)
+class FeedChanges:
+    """What replacing a feed's data changed, and what the new copy holds."""
+
+    new_ids: tuple[str, ...]
+    updated_ids: tuple[str, ...]
+    removed_ids: tuple[str, ...]
+    new_kev: tuple[str, ...]
+    advisories: int
+    affected: int
+    kev: int
+    epss: int
+    skipped: int
+
+
+def replace_feed(
+    engine: Engine,
+    feed: str,
+    origin: FeedOrigin,
+    records: Iterable[Record],
+    *,
+    at: datetime,
+    on_problem: Callable[[RecordProblem], None] | None = None,
+) -> FeedChanges:
+    """Replace everything stored for ``feed`` with ``records``, all or nothing.
+
+    RecordProblems are counted as skipped and handed to ``on_problem``. An exception from the
+    records iterator (a FeedError for a truncated file) rolls everything back, state included.
+    """
+    with engine.begin() as connection:
+        previous_digests: dict[str, str] = {
+            advisory_id: digest
+            for advisory_id, digest in connection.execute(
+                select(AdvisoryRow.id, AdvisoryRow.digest).where(AdvisoryRow.feed == feed)
+            )
+        }
+        previous_kev = set(connection.scalars(select(KevRow.cve).where(KevRow.feed == feed)))
+        for table in (AffectedRow, AliasRow, AdvisoryRow, KevRow, EpssRow):
+            connection.execute(delete(table).where(table.feed == feed))
+        load = _FeedLoad(connection, feed)
+        for record in records:
+            if isinstance(record, RecordProblem):
+                load.skipped += 1
+                if on_problem is not None:
+                    on_problem(record)
+            else:
+                load.add(record)
+        load.finish()
+        changes = load.changes(previous_digests, previous_kev)
+        _upsert_state(
+            connection,
+            feed,
+            source=origin.source,
+            url=origin.url,
+            last_attempt=at,
+            last_success=at,
+            last_changed=at,
+            last_error=None,
+            etag=origin.etag,
+            last_modified=origin.last_modified,
+            advisories=changes.advisories,
+            affected=changes.affected,
+            kev=changes.kev,
+            epss=changes.epss,
+            skipped=changes.skipped,
+        )
+    return changes
+
+
+def record_not_modified(engine: Engine, feed: str, origin: FeedOrigin, *, at: datetime) -> None:
+    """The feed answered 304: the stored copy is current as of ``at``."""
+    values: dict[str, Any] = {"source": origin.source, "url": origin.url, "last_attempt": at,
+                              "last_success": at, "last_error": None}
+    if origin.etag:
+        values["etag"] = origin.etag
+    if origin.last_modified:
+        values["last_modified"] = origin.last_modified
+    with engine.begin() as connection:
+        _upsert_state(connection, feed, **values)
+
+
+def record_failure(engine: Engine, feed: str, origin: FeedOrigin, error: str, *, at: datetime) -> None:
+    """The feed could not be synced: keep its data and validators, note the error and the attempt."""
+    with engine.begin() as connection:
+        _upsert_state(connection, feed, source=origin.source, url=origin.url, last_attempt=at, last_error=error)
+
+
+def _upsert_state(connection: Connection, feed: str, **values: Any) -> None:
+    exists = connection.execute(select(FeedStateRow.name).where(FeedStateRow.name == feed)).first()
+    if exists:
+        connection.execute(update(FeedStateRow).where(FeedStateRow.name == feed).values(**values))
+    else:
+        connection.execute(insert(FeedStateRow).values(name=feed, **values))
+
+
+class _BulkInsert:
+    """Many rows of one table through the driver's executemany, converted by the columns' own types.
+
+    Core's ``execute(insert(table), list_of_dicts)`` spends more time handling each row's
+    parameters than SQLite spends inserting it. This compiles the INSERT once and applies only the
+    bind conversions the column types need (UTC datetimes, JSON, dates), so the stored values are
+    exactly what Core would store, on SQLite and PostgreSQL alike.
+    """
+
+    def __init__(self, connection: Connection, table: type, columns: Sequence[str]):
+        dialect = connection.dialect
+        compiled = insert(table.__table__).compile(dialect=dialect, column_keys=list(columns))  # type: ignore[attr-defined]
+        if compiled.positional and list(compiled.positiontup or ()) != list(columns):
+            raise RuntimeError(f"unexpected parameter order for {table.__tablename__}: {compiled.positiontup}")
+        self.connection = connection
+        self.sql = str(compiled)
+        self.columns = tuple(columns)
+        self.positional = compiled.positional
+        column_types = table.__table__.c  # type: ignore[attr-defined]
+        self.processors = [
+            (index, processor)
+            for index, name in enumerate(columns)
+            if (processor := column_types[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        ]
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        converted: list[Any] = []
+        for row in self.rows:
+            values = list(row)
+            for index, processor in self.processors:
+                if values[index] is not None:
+                    values[index] = processor(values[index])
+            converted.append(tuple(values) if self.positional else dict(zip(self.columns, values)))
+        self.connection.exec_driver_sql(self.sql, converted)
+        self.rows.clear()
+
+
+_ADVISORY_COLUMNS = ("feed", "id", "source", "aliases", "summary", "severity", "cvss", "published", "modified", "digest")
+_AFFECTED_COLUMNS = ("feed", "advisory_id", "ecosystem", "release", "package", "status", "fixed_version", "events",
+                     "severity")
+_ALIAS_COLUMNS = ("feed", "advisory_id", "alias")
+_KEV_COLUMNS = ("feed", "cve", "date_added", "due_date", "vendor", "product", "known_ransomware")
+_EPSS_COLUMNS = ("feed", "cve", "score", "percentile", "scored_on")
+
+
+class _FeedLoad:
+    """Turns a stream of records into batched INSERTs of one feed's rows.
+
+    A feed may state one advisory id in several records (the Debian tracker lists a CVE once per
+    source package): the first record makes the advisory row, the later ones add their affected
+    packages and aliases, and ``finish`` merges their fields and digests into that row.
+    """
+
+    def __init__(self, connection: Connection, feed: str):
+        self.connection = connection
+        self.feed = feed
+        self.digests: dict[str, str] = {}
+        self.repeats: dict[str, list[Advisory]] = {}
+        self.kev_seen: set[str] = set()
+        self.epss_seen: set[str] = set()
+        self.affected_count = 0
+        self.skipped = 0
+        self._advisories = _BulkInsert(connection, AdvisoryRow, _ADVISORY_COLUMNS)
+        self._affected = _BulkInsert(connection, AffectedRow, _AFFECTED_COLUMNS)
+        self._aliases = _BulkInsert(connection, AliasRow, _ALIAS_COLUMNS)
+        self._kev = _BulkInsert(connection, KevRow, _KEV_COLUMNS)
+        self._epss = _BulkInsert(connection, EpssRow, _EPSS_COLUMNS)
+
+    def add(self, record: Advisory | KevEntry | EpssScore) -> None:
+        if isinstance(record, Advisory):
+            self._add_advisory(record)
+        elif isinstance(record, KevEntry):
+            self._add_kev(record)
+        elif isinstance(record, EpssScore):
+            self._add_epss(record)
+        else:
+            raise TypeError(f"feed {self.feed}: not an advisory record: {record!r}")
+
+    def _add_advisory(self, advisory: Advisory) -> None:
+        feed, advisory_id = self.feed, advisory.id
+        fields = (advisory.source, advisory.aliases, advisory.summary, advisory.severity.value, advisory.cvss_score,
+                  advisory.published, advisory.modified)
+        affected = [
+            (package.ecosystem, package.release, package.package, package.status.value, package.fixed_version,
+             tuple((event.kind, event.version) for event in package.events), package.severity.value)
+            for package in advisory.affected
+        ]
+        digest = _digest((advisory_id, fields, affected))
+        if advisory_id in self.digests:
+            self.digests[advisory_id] = _digest((self.digests[advisory_id], digest))
+            self.repeats.setdefault(advisory_id, []).append(advisory)
+        else:
+            self.digests[advisory_id] = digest
+            self._advisories.add((feed, advisory_id, *fields, digest))
+        for row in affected:
+            self._affected.add((feed, advisory_id, *row))
+        self.affected_count += len(affected)
+        for alias in advisory.aliases:
+            self._aliases.add((feed, advisory_id, alias))
+        if len(self._advisories.rows) >= _ADVISORIES_PER_BATCH:
+            self._flush_advisories()
+
+    def _add_kev(self, entry: KevEntry) -> None:
+        if entry.cve in self.kev_seen:
+            log.debug("feed %s: KEV lists %s twice; keeping the first", self.feed, entry.cve)
+            return
+        self.kev_seen.add(entry.cve)
+        self._kev.add((self.feed, entry.cve, entry.date_added, entry.due_date, entry.vendor, entry.product,
+                       entry.known_ransomware))
+        if len(self._kev.rows) >= _ENRICHMENT_PER_BATCH:
+            self._kev.flush()
+
+    def _add_epss(self, score: EpssScore) -> None:
+        if score.cve in self.epss_seen:
+            log.debug("feed %s: EPSS scores %s twice; keeping the first", self.feed, score.cve)
+            return
+        self.epss_seen.add(score.cve)
+        self._epss.add((self.feed, score.cve, score.score, score.percentile, score.scored_on))
+        if len(self._epss.rows) >= _ENRICHMENT_PER_BATCH:
+            self._epss.flush()
+
+    def _flush_advisories(self) -> None:
+        self._advisories.flush()
+        self._affected.flush()
+        self._aliases.flush()
+
+    def finish(self) -> None:
+        self._flush_advisories()
+        self._kev.flush()
+        self._epss.flush()
+        for advisory_id, repeats in self.repeats.items():
+            self._merge_repeats(advisory_id, repeats)
+
+    def _merge_repeats(self, advisory_id: str, repeats: list[Advisory]) -> None:
+        key = (AdvisoryRow.feed == self.feed) & (AdvisoryRow.id == advisory_id)
+        first = self.connection.execute(
+            select(AdvisoryRow.aliases, AdvisoryRow.summary, AdvisoryRow.severity, AdvisoryRow.cvss).where(key)
+        ).one()
+        aliases = list(first.aliases)
+        summary, severity, cvss = first.summary, Severity(first.severity), first.cvss
+        for repeat in repeats:
+            aliases.extend(alias for alias in repeat.aliases if alias not in aliases)
+            summary = summary or repeat.summary
+            severity = max(severity, repeat.severity, key=SEVERITY_RANK.__getitem__)
+            if repeat.cvss_score is not None and (cvss is None or repeat.cvss_score > cvss):
+                cvss = repeat.cvss_score
+        self.connection.execute(
+            update(AdvisoryRow)
+            .where(key)
+            .values(aliases=aliases, summary=summary, severity=severity.value, cvss=cvss,
+                    digest=self.digests[advisory_id])
+        )
+
+    def changes(self, previous_digests: dict[str, str], previous_kev: set[str]) -> FeedChanges:
+        return FeedChanges(
+            new_ids=tuple(sorted(i for i in self.digests if i not in previous_digests)),
+            updated_ids=tuple(
+                sorted(i for i, d in self.digests.items() if i in previous_digests and previous_digests[i] != d)
+            ),
+            removed_ids=tuple(sorted(i for i in previous_digests if i not in self.digests)),
+            new_kev=tuple(sorted(self.kev_seen - previous_kev)),
+            advisories=len(self.digests),
+            affected=self.affected_count,
+            kev=len(self.kev_seen),
+            epss=len(self.epss_seen),
+            skipped=self.skipped,
+        )
+
+
+def _digest(value: object) -> str:
+    # repr of tuples of str, numbers, dates and tuples is stable across processes (unlike hash()).
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
+
+
+# --- feed data: reading ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """One feed's freshness and what its stored copy holds."""
+
+    name: str
+    source: str
+    url: str
+    last_attempt: datetime | None
+    last_success: datetime | None
+    last_changed: datetime | None
+    last_error: str | None
+    etag: str | None
+    last_modified: str | None
+    advisories: int
+    affected: int
+    kev: int
+    epss: int
+    skipped: int
+
+    @property
+    def stale(self) -> bool:
+        """The last attempt failed: the stored copy is the last good one, of age ``age(now)``."""
+        return self.last_error is not None
+
+    def age(self, now: datetime) -> timedelta | None:
+        """How old the stored copy is (since it was last confirmed current); None if there is none."""
+        return None if self.last_success is None else now - self.last_success
+
+
+def source_states(engine: Engine) -> list[FeedState]:
+    """Every feed that was ever synced or imported, by name."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(FeedStateRow).order_by(FeedStateRow.name)).mappings()
+        return [_feed_state(row) for row in rows]
+
+
+def feed_state(engine: Engine, name: str) -> FeedState | None:
+    with engine.connect() as connection:
+        row = connection.execute(select(FeedStateRow).where(FeedStateRow.name == name)).mappings().first()
+        return None if row is None else _feed_state(row)
+
+
+def _feed_state(row: Any) -> FeedState:
+    return FeedState(**{name: row[name] for name in FeedState.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class AffectedMatch:
+    """What one advisory says about one package of one release."""
+
+    advisory_id: str
+    feed: str
+    source: str
+    aliases: tuple[str, ...]
+    ecosystem: str
+    release: str
+    package: str
+    status: Status
+    fixed_version: str | None
+    events: tuple[VersionEvent, ...]
+    severity: Severity  # the release's own rating when the feed gives one, else the advisory's
+    cvss_score: float | None
+
+
+def affected_packages(engine: Engine, ecosystem: str, release: str, packages: Iterable[str]) -> list[AffectedMatch]:
+    """Everything every feed says about ``packages`` in ``ecosystem``/``release``, by package and id."""
+    names = sorted(set(packages))
+    matches: list[AffectedMatch] = []
+    with engine.connect() as connection:
+        for start in range(0, len(names), _NAMES_PER_QUERY):
+            query = (
+                select(AffectedRow, AdvisoryRow.source, AdvisoryRow.aliases, AdvisoryRow.severity.label("advisory_severity"),
+                       AdvisoryRow.cvss)
+                .join(AdvisoryRow, (AdvisoryRow.feed == AffectedRow.feed) & (AdvisoryRow.id == AffectedRow.advisory_id))
+                .where(
+                    AffectedRow.ecosystem == ecosystem,
+                    AffectedRow.release == release,
+                    AffectedRow.package.in_(names[start : start + _NAMES_PER_QUERY]),
+                )
+            )
+            for row in connection.execute(query).mappings():
+                affected: AffectedRow = row[AffectedRow]
+                severity = Severity(affected.severity)
+                matches.append(
+                    AffectedMatch(
+                        advisory_id=affected.advisory_id,
+                        feed=affected.feed,
+                        source=row["source"],
+                        aliases=tuple(row["aliases"]),
+                        ecosystem=affected.ecosystem,
+                        release=affected.release,
+                        package=affected.package,
+                        status=Status(affected.status),
+                        fixed_version=affected.fixed_version,
+                        events=_events(affected.events),
+                        severity=severity if severity is not Severity.UNKNOWN else Severity(row["advisory_severity"]),
+                        cvss_score=row["cvss"],
+                    )
+                )
+    matches.sort(key=lambda m: (m.package, m.advisory_id, m.feed))
+    return matches
+
+
+@dataclass(frozen=True)
+class FeedAdvisory:
+    feed: str
+    advisory: Advisory
+
+
+@dataclass(frozen=True)
+class AdvisoryView:
+    """Everything known about one vulnerability: each feed's advisory linked to it by id or alias
+    (a CVE shows the DSA, DLA and ALPINE advisories that fix it), and its KEV and EPSS entries."""
+
+    id: str
+    advisories: tuple[FeedAdvisory, ...]
+    aliases: tuple[str, ...]  # every other id it is known by
+    kev: tuple[KevEntry, ...]
+    epss: tuple[EpssScore, ...]
+
+    @property
+    def severity(self) -> Severity:
+        ratings = [entry.advisory.severity for entry in self.advisories]
+        ratings += [package.severity for entry in self.advisories for package in entry.advisory.affected]
+        return max(ratings, key=SEVERITY_RANK.__getitem__, default=Severity.UNKNOWN)
+
+    @property
+    def cvss_score(self) -> float | None:
+        return max((e.advisory.cvss_score for e in self.advisories if e.advisory.cvss_score is not None), default=None)
+
+    @property
+    def known_exploited(self) -> bool:
+        return bool(self.kev)
+
+
+def advisory(engine: Engine, advisory_id: str) -> AdvisoryView | None:
+    """The merged view of ``advisory_id`` (any CVE, DSA, DLA, ALPINE or GHSA id); None if unknown."""
+    wanted = advisory_id.strip()
+    with engine.connect() as connection:
+        view = _advisory_view(connection, wanted)
+        if view is None and wanted.upper() != wanted:
+            view = _advisory_view(connection, wanted.upper())
+    return view
+
+
+def _advisory_view(connection: Connection, wanted: str) -> AdvisoryView | None:
+    # One hop each way is enough: DSA -> its CVE -> every advisory naming that CVE.
+    names = {wanted}
+    names.update(connection.scalars(select(AliasRow.alias).where(AliasRow.advisory_id == wanted)))
+    linked = set(names)
+    linked.update(connection.scalars(select(AliasRow.advisory_id).where(AliasRow.alias.in_(names))))
+    rows = connection.execute(
+        select(AdvisoryRow).where(AdvisoryRow.id.in_(sorted(linked))).order_by(AdvisoryRow.id, AdvisoryRow.feed)
+    ).scalars().all()
+    advisories = tuple(FeedAdvisory(row.feed, _advisory(connection, row)) for row in rows)
+    known = linked | {alias for entry in advisories for alias in entry.advisory.aliases}
+    cves = sorted(name for name in known if name.startswith("CVE-"))
+    kev_entries = tuple(_kev(row) for row in connection.scalars(
+        select(KevRow).where(KevRow.cve.in_(cves)).order_by(KevRow.cve, KevRow.feed)))
+    epss_scores = tuple(_epss(row) for row in connection.scalars(
+        select(EpssRow).where(EpssRow.cve.in_(cves)).order_by(EpssRow.cve, EpssRow.feed)))
+    if not advisories and not kev_entries and not epss_scores:
+        return None
+    return AdvisoryView(
+        id=wanted,
+        advisories=advisories,
+        aliases=tuple(sorted(known - {wanted})),
+        kev=_first_per_cve(kev_entries),
+        epss=_first_per_cve(epss_scores),
+    )
+
+
+def kev(engine: Engine, cve: str) -> KevEntry | None:
+    """``cve``'s entry in the Known Exploited Vulnerabilities catalog, if listed."""
+    with engine.connect() as connection:
+        row = connection.scalars(select(KevRow).where(KevRow.cve == cve).order_by(KevRow.feed)).first()
+        return None if row is None else _kev(row)
+
+
+def epss(engine: Engine, cve: str) -> EpssScore | None:
+    """``cve``'s EPSS score, if scored."""
+    with engine.connect() as connection:
+        row = connection.scalars(select(EpssRow).where(EpssRow.cve == cve).order_by(EpssRow.feed)).first()
+        return None if row is None else _epss(row)
+
+
+def _advisory(connection: Connection, row: AdvisoryRow) -> Advisory:
+    affected_rows = connection.scalars(
+        select(AffectedRow)
+        .where(AffectedRow.feed == row.feed, AffectedRow.advisory_id == row.id)
+        .order_by(AffectedRow.row)
+    )
+    return Advisory(
+        id=row.id,
+        source=row.source,
+        aliases=tuple(row.aliases),
+        summary=row.summary,
+        severity=Severity(row.severity),
+        cvss_score=row.cvss,
+        published=row.published,
+        modified=row.modified,
+        affected=tuple(
+            AffectedPackage(
+                ecosystem=a.ecosystem,
+                release=a.release,
+                package=a.package,
+                status=Status(a.status),
+                fixed_version=a.fixed_version,
+                events=_events(a.events),
+                severity=Severity(a.severity),
+            )
+            for a in affected_rows
+        ),
+    )
+
+
+def _events(stored: Sequence[Sequence[str]]) -> tuple[VersionEvent, ...]:
+    return tuple(VersionEvent(kind, version) for kind, version in stored)
+
+
+def _kev(row: KevRow) -> KevEntry:
+    return KevEntry(
+        cve=row.cve,
+        date_added=row.date_added,
+        due_date=row.due_date,
+        vendor=row.vendor,
+        product=row.product,
+        known_ransomware=row.known_ransomware,
+    )
+
+
+def _epss(row: EpssRow) -> EpssScore:
+    return EpssScore(cve=row.cve, score=row.score, percentile=row.percentile, scored_on=row.scored_on)
+
+
+def _first_per_cve(entries: tuple[Any, ...]) -> tuple[Any, ...]:
+    seen: set[str] = set()
+    return tuple(entry for entry in entries if not (entry.cve in seen or seen.add(entry.cve)))
+
+
+# --- the security archive -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -84,20 +84,20 @@ def _quote_label(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def build_patch_layer(api, *, target: ImageReference, dockerfile: str) -> BuiltImage:
+def build_patch_layer(api, *, target: ImageReference, dockerfile: str, nocache: bool = False) -> BuiltImage:
     log.info("building patch layer for %s", target)
-    image_id = _run_build(api, str(target), fileobj=io.BytesIO(dockerfile.encode()), pull=True)
+    image_id = _run_build(api, str(target), fileobj=io.BytesIO(dockerfile.encode()), pull=True, nocache=nocache)
     return BuiltImage(target, image_id)
 
 
 def rebuild(api, *, target: ImageReference, context: Path, dockerfile: str, base: ImageReference,
-            build_id: str, labels: dict[str, str]) -> BuiltImage:
+            build_id: str, labels: dict[str, str], nocache: bool = False) -> BuiltImage:
     if not (context / dockerfile).is_file():
         raise PatchpipeError(f"{target}: Dockerfile {context / dockerfile} does not exist")
     log.info("rebuilding %s from %s on base %s", target, context / dockerfile, base)
     image_id = _run_build(
         api, str(target), path=str(context), dockerfile=dockerfile, pull=True,
-        buildargs={"BASE_IMAGE": str(base), "PATCHPIPE_BUILD_ID": build_id}, labels=labels,
+        buildargs={"BASE_IMAGE": str(base), "PATCHPIPE_BUILD_ID": build_id}, labels=labels, nocache=nocache,
     )
     return BuiltImage(target, image_id)
 

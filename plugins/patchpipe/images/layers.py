@@ -23,7 +23,9 @@ found. Whatever could still change in the unread layers is reported in ``ImageFi
 
 A link whose target lies outside the selection (for example ``etc/os-release`` pointing somewhere
 that was not asked for) needs another pass over the layers for the target; ``layer_reads`` counts
-these re-reads.
+these re-reads. Members of an ``enough`` group that another member already answers get no such
+pass (on a merged-/usr Debian, ``lib/apk/db/installed`` leads into ``usr/lib``, but the dpkg
+database was found) and are reported unresolved instead.
 
 Unsafe entries (absolute names, ``..`` components, links whose target leaves the image root) fail
 the whole read with a LayerError: we never write to disk, but an image that carries such entries
@@ -99,8 +101,9 @@ class ImageFiles:
 
     ``files`` maps each selected path that exists as a regular file (links followed) to its bytes;
     files under a prefix appear under their full path. ``unresolved`` names selected paths and
-    prefixes whose answer the unread layers could still change (only after an early stop through
-    ``enough``). ``layers_read`` is how deep reading went, counted from the top.
+    prefixes left open because of ``enough``: after an early stop, or spared another pass.
+    ``layers_read`` is how deep reading went, counted from the top; ``layer_reads`` counts every
+    time a layer was opened, passes for links included.
     """
 
     files: dict[str, bytes]
@@ -131,30 +134,32 @@ def read_image_files(
     deepest = reads = 0
     # Each pass reads the selection of that pass; `origin` maps its names back to what was asked.
     pass_selector = selector
-    origin = {name: name for name in (*selector.paths, *selector.prefixes)}
+    origin = {name: [name] for name in (*selector.paths, *selector.prefixes)}
     for _ in range(_MAX_PASSES):
         outcome = _Pass(layers, pass_selector, max_file_size).run()
         deepest = max(deepest, outcome.layers_read)
         reads += outcome.layer_reads
         for path, data in outcome.files.items():
-            files[_original(path, origin)] = data
-        unresolved.update(_original(name, origin) for name in outcome.unresolved)
+            files.update((asked, data) for asked in _asked(path, origin))
+        unresolved.update(asked for name in outcome.unresolved for asked in _asked(name, origin))
         if not outcome.follow:
             return ImageFiles(files, frozenset(unresolved), deepest, len(layers), reads)
-        origin = {new: _original(old, origin) for new, old in outcome.follow.items()}
+        origin = {new: [a for name in names for a in _asked(name, origin)] for new, names in outcome.follow.items()}
         paths = tuple(n for n in outcome.follow if not n.endswith("/"))
         prefixes = tuple(n for n in outcome.follow if n.endswith("/"))
         pass_selector = FileSelector(paths, prefixes)
-    raise LayerError(f"symbolic links in the image nest more than {_MAX_PASSES} levels deep: {sorted(origin.values())}")
+    asked = sorted({a for names in origin.values() for a in names})
+    raise LayerError(f"symbolic links in the image nest more than {_MAX_PASSES} levels deep: {asked}")
 
 
-def _original(name: str, origin: dict[str, str]) -> str:
+def _asked(name: str, origin: dict[str, list[str]]) -> list[str]:
+    """The originally selected names a name of this pass answers for."""
     if name in origin:
         return origin[name]
-    for new, old in origin.items():
+    for new, olds in origin.items():
         if new.endswith("/") and name.startswith(new):
-            return old + name[len(new):]
-    return name
+            return [old + name[len(new):] for old in olds]
+    return [name]
 
 
 # --- one pass over the layers ------------------------------------------------------------------
@@ -212,7 +217,7 @@ _ABSENT, _UNKNOWN = _Absent(), _Unknown()
 class _PassOutcome:
     files: dict[str, bytes]
     unresolved: set[str]
-    follow: dict[str, str]  # path or prefix for the next pass -> the name it answers for
+    follow: dict[str, list[str]]  # path or prefix for the next pass -> the names it answers for
     layers_read: int
     layer_reads: int
 
@@ -369,9 +374,7 @@ class _Pass:
 
     def _closed_below(self, path: str) -> bool:
         """Whether the layers read so far hide ``path`` in every layer below them."""
-        if path in self.deleted or any(p in self.deleted or p in self.opaque for p in _parents(path)):
-            return True
-        return False
+        return path in self.deleted or any(p in self.deleted or p in self.opaque for p in _parents(path))
 
     def _prefix_state(self, prefix: str) -> _Answer:
         """_Absent when the prefix is closed, _Unknown while lower layers may add to it."""
@@ -402,22 +405,27 @@ class _Pass:
 
     def _outcome(self, depth: int) -> _PassOutcome:
         files, unresolved, follow = {}, set(), {}
+        # Alternatives to a found member of an `enough` group are not worth another pass.
+        spared = {m for g in self.selector.enough if any(self._satisfies(m) for m in g) for m in g}
         prefixed = [n for n in self.entries if any(n.startswith(p) for p in self.prefixes)]
         for name in [*self.exact, *prefixed]:
             answer = self._lookup(name)
             if isinstance(answer, _Found):
                 files[name] = answer.content
-            elif isinstance(answer, _Elsewhere):
-                follow[answer.path] = name
-            elif isinstance(answer, _Unknown):
+            elif isinstance(answer, _Elsewhere) and not self._spared(name, spared):
+                follow.setdefault(answer.path, []).append(name)
+            elif not isinstance(answer, _Absent):
                 unresolved.add(name)
         for prefix in self.prefixes:
             state = self._prefix_state(prefix)
-            if isinstance(state, _Elsewhere):
-                follow[state.path] = prefix
-            elif isinstance(state, _Unknown):
+            if isinstance(state, _Elsewhere) and prefix not in spared:
+                follow.setdefault(state.path, []).append(prefix)
+            elif not isinstance(state, _Absent):
                 unresolved.add(prefix)
         return _PassOutcome(files, unresolved, follow, depth, self.layer_reads)
+
+    def _spared(self, name: str, spared: set[str]) -> bool:
+        return name in spared or any(name.startswith(p) for p in spared if p.endswith("/"))
 
 
 def _join(base: str, rest: str) -> str:

@@ -247,6 +247,9 @@ class RegistryClient:
                 raise RegistryError(f"tag list of {self.registry}/{repository} is not valid JSON: {exc}") from None
             following = response.links.get("next", {}).get("url")
             url = urljoin(url, following) if following else None
+            if url and not url.startswith(f"{self._base}/"):  # our credentials go only to our registry
+                raise RegistryError(f"tag list of {self.registry}/{repository} continues at {url}, "
+                                    f"outside {self._base}")
         return tags
 
     def tag_exists(self, repository: str, tag: str) -> bool:

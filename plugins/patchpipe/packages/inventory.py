@@ -31,8 +31,9 @@ APK_INSTALLED = "lib/apk/db/installed"
 INVENTORY_SELECTOR = FileSelector(
     paths=(*OS_RELEASE_PATHS, DPKG_STATUS, APK_INSTALLED),
     prefixes=(DPKG_STATUS_D,),
-    # Enough once an os-release and one package database are found; reading can then stop early.
-    enough=(OS_RELEASE_PATHS, (DPKG_STATUS, APK_INSTALLED, DPKG_STATUS_D)),
+    # Enough once /etc/os-release (which takes precedence over the usr/lib one) and one package
+    # database are found; reading can then stop early.
+    enough=((OS_RELEASE_PATHS[0],), (DPKG_STATUS, APK_INSTALLED, DPKG_STATUS_D)),
 )
 
 
