@@ -64,8 +64,12 @@ def apt_upgrade_script(plan: PatchPlan, security_source: str) -> str:
 
 
 def patch_dockerfile(source: ImageReference, plan: PatchPlan, *, security_source: str, user: str,
-                     build_id: str, labels: dict[str, str]) -> str:
-    """The Dockerfile of a patch-in-place candidate: the source by digest plus one layer."""
+                     build_id: str | None, labels: dict[str, str]) -> str:
+    """The Dockerfile of a patch-in-place candidate: the source by digest plus one layer.
+
+    ``build_id`` becomes ``PATCHPIPE_BUILD_ID`` for the service's /version; base images get none, as
+    an ENV would override the build argument of every image built on them.
+    """
     if plan.package_manager != "dpkg":
         raise PatchpipeError(
             f"{plan.image}: patching {plan.package_manager} images in place is not supported yet "
@@ -74,7 +78,8 @@ def patch_dockerfile(source: ImageReference, plan: PatchPlan, *, security_source
     lines = [f"FROM {source}", "USER root", f"RUN {apt_upgrade_script(plan, security_source)}"]
     if user and user not in ("root", "0"):
         lines.append(f"USER {user}")
-    lines.append(f"ENV PATCHPIPE_BUILD_ID={build_id}")
+    if build_id:
+        lines.append(f"ENV PATCHPIPE_BUILD_ID={build_id}")
     if labels:
         lines.append("LABEL " + " ".join(f"{k}={_quote_label(v)}" for k, v in sorted(labels.items())))
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ def patch(svc, plan: PatchPlan, run_id: str, day: date) -> dict:
     ref = target.ref
     registry = svc.registry(ref)
     base_ref = base_digest = None
-    if target_kind(target) == "rebuild":
+    if getattr(target, "kind", None) == "rebuild":  # bases are always patched in place
         base_ref = target.build.base_ref
         base_digest = svc.registry(base_ref).resolve(base_ref)
     wanted = candidates.plan_hash(plan, base_digest)
@@ -47,14 +47,11 @@ def patch(svc, plan: PatchPlan, run_id: str, day: date) -> dict:
         user = registry.get_config(source).get("config", {}).get("User") or ""
         mirror = str(svc.fleet.advisories.debian_security_mirror).rstrip("/")
         security_source = f"deb {mirror} {plan.release}-security main"
+        deployed = hasattr(target, "deploy")  # bases are not deployed and carry no build id
         dockerfile = build.patch_dockerfile(source, plan, security_source=security_source, user=user,
-                                            build_id=build_id, labels=labels)
+                                            build_id=build_id if deployed else None, labels=labels)
         built = build.build_patch_layer(svc.docker, target=candidate, dockerfile=dockerfile)
     return _result(plan, candidate, build_id, base_digest, image_id=built.image_id, digest=None)
-
-
-def target_kind(target) -> str:
-    return getattr(target, "kind", "patch")  # bases are always patched in place
 
 
 def _result(plan, candidate, build_id, base_digest, *, image_id, digest) -> dict:
