@@ -50,4 +50,6 @@ def format_summary(records, stage_results) -> str:
     failed = sum(r.status in FAILED for r in records)
     lines.append(f"{len(records)} images: {promoted} patched and promoted, {noop} with nothing to patch, "
                  f"{failed} failed")
+    if noop == len(records):
+        lines.append("nothing left to patch")
     return "\n".join(lines)
