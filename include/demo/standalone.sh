@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # `make up`: Airflow standalone (api-server, scheduler, dag-processor, triggerer; SQLite, LocalExecutor)
-# with this project's DAGs and plugins, DAGs unpaused. The Makefile sets AIRFLOW_HOME and the folders.
+# with this project's DAGs and plugins, DAGs unpaused, the login printed. The Makefile sets
+# AIRFLOW_HOME and the DAGs and plugins folders.
 set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+export PATH="$REPO_ROOT/.venv/bin:$PATH"  # standalone starts its components as `airflow ...`
 export AIRFLOW__CORE__EXECUTOR=${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}
 mkdir -p "$AIRFLOW_HOME"
-echo "patchpipe: Airflow UI on http://localhost:8080 ; the login is printed below as 'Password for user'"
-echo "patchpipe: passwords also in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
-exec "$REPO_ROOT/.venv/bin/airflow" standalone
+
+passwords=$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated
+if [ ! -s "$passwords" ]; then
+  printf '{"admin": "%s"}\n' "$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')" >"$passwords"
+fi
+
+airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1
+airflow dags reserialize >"$AIRFLOW_HOME/dags-reserialize.log" 2>&1
+for dag in $(airflow dags list -o json 2>/dev/null | python3 -c 'import json,sys; text=sys.stdin.read(); print(*(d["dag_id"] for d in json.loads(text[text.index("[{"):])))'); do
+  airflow dags unpause "$dag" >/dev/null 2>&1 && echo "patchpipe: $dag unpaused"
+done
+echo "patchpipe: Airflow UI on http://localhost:8080  login: admin / $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['admin'])" "$passwords")"
+exec airflow standalone

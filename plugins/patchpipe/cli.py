@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+from patchpipe.cli_advisories import add_advisories_commands
 from patchpipe.errors import ManifestError, PatchpipeError
 from patchpipe.fleet import load_fleet
 
@@ -60,6 +61,7 @@ def _build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_fleet_commands(groups)
     _add_ledger_commands(groups)
+    add_advisories_commands(groups)
     return parser
 
 

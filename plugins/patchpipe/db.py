@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -97,7 +97,11 @@ def create_schema(engine: Engine) -> None:
     import patchpipe.advisories.store  # noqa: F401
     import patchpipe.ledger.models  # noqa: F401
 
-    Base.metadata.create_all(engine)
+    try:
+        Base.metadata.create_all(engine)
+    except OperationalError as error:
+        where = engine.url.render_as_string(hide_password=True)
+        raise PatchpipeError(f"cannot open the patchpipe database {where}: {error.orig}") from None
 
 
 def _tune_sqlite(engine: Engine) -> None:

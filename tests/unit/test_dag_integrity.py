@@ -36,7 +36,7 @@ def test_patch_lifecycle_is_there(dagbag):
     assert "patch_lifecycle" in dagbag.dags
 
 
-@pytest.mark.parametrize("dag_id", ["patch_lifecycle"])
+@pytest.mark.parametrize("dag_id", ["patch_lifecycle", "advisory_sync"])
 def test_dag_has_owner_tags_retries_and_docs(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert dag.tags, f"{dag_id} has no tags"

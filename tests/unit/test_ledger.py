@@ -33,11 +33,9 @@ class StepClock:
 
 
 @pytest.fixture
-def engine(tmp_path: Path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'patchpipe.db'}")
-    create_schema(engine)
-    yield engine
-    engine.dispose()
+def engine(patchpipe_engine):
+    """SQLite, and a real PostgreSQL server (marked integration)."""
+    return patchpipe_engine
 
 
 @pytest.fixture
@@ -238,7 +236,8 @@ def test_concurrent_tasks_on_separate_connections_all_land(tmp_path: Path) -> No
     setup.dispose()
 
 
-def test_sqlite_engine_uses_wal_and_a_busy_timeout(engine) -> None:
+def test_sqlite_engine_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'patchpipe.db'}")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000

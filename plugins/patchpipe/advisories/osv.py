@@ -15,8 +15,8 @@ Per ``affected[]`` entry:
 - an entry without ``package`` (a GIT-only entry) names nothing installable and is left out.
 - ``ecosystem_specific.urgency`` (Debian's per-release rating) becomes the entry's severity.
 
-Per record: ``aliases`` are the aliases (``upstream`` and ``related`` are not: a DSA is not the same
-advisory as each CVE it fixes). ``cvss_score`` is the base score of the first CVSS v3 vector in
+Per record: ``aliases`` are the aliases; ``upstream`` (the CVEs a DSA, DLA or ALPINE record fixes)
+goes to ``Advisory.upstream``, linked but not merged; ``related`` is left out. ``cvss_score`` is the base score of the first CVSS v3 vector in
 ``severity[]``. ``severity`` is the database's own word when it gives one (GHSA's
 ``database_specific.severity``, Ubuntu's ``severity[type=Ubuntu]``), otherwise the rating of the CVSS
 score, otherwise unknown. Timestamps become aware UTC datetimes. Withdrawn records are not emitted:
@@ -30,6 +30,7 @@ archive or a single file that is not JSON is a FeedError.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import shutil
@@ -103,16 +104,18 @@ def advisory_from_osv(record: Mapping[str, Any]) -> Advisory | None:
     return Advisory(
         id=record_id.strip(),
         source=OsvSource.name,
-        aliases=_aliases(record.get("aliases"), record_id),
+        aliases=_ids(record.get("aliases"), record_id),
+        upstream=_ids(record.get("upstream"), record_id, "upstream"),
         summary=_text(record, "summary") or _text(record, "details"),
         severity=severity,
         cvss_score=cvss_score,
         published=parse_timestamp(record.get("published"), "published"),
         modified=parse_timestamp(record.get("modified"), "modified"),
-        affected=tuple(_affected_entries(record.get("affected"))),
+        affected=_affected_entries(record.get("affected")),
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def split_ecosystem(ecosystem: str) -> tuple[str, str]:
     """(ecosystem, release) for an OSV ecosystem string, e.g. ``Debian:12`` -> (debian, bookworm)."""
     name, _, suffix = ecosystem.strip().partition(":")
@@ -137,17 +140,25 @@ def parse_timestamp(value: object, field: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise InvalidOsvRecord(f"{field} is not a timestamp string: {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = _parse_strict_iso(value, field)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo is timezone.utc else parsed.astimezone(timezone.utc)
+
+
+def _parse_strict_iso(value: str, field: str) -> datetime:
+    """What Python before 3.11 needs: no ``Z``, and three or six fractional digits."""
     text = value.strip()
     if text[-1:] in ("Z", "z"):
         text = text[:-1] + "+00:00"
     text = _FRACTION.sub(lambda match: "." + (match.group(1) + "000000")[:6], text, count=1)
     try:
-        parsed = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise InvalidOsvRecord(f"{field} is not an RFC 3339 timestamp: {value!r}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
 
 
 def _records_in_member(member: str, data: bytes) -> Iterator[Record]:
@@ -183,70 +194,85 @@ def _records_in_json(decoded: object, fallback_id: str | None) -> Iterator[Recor
             yield advisory
 
 
-def _affected_entries(affected: object) -> Iterator[AffectedPackage]:
+def _affected_entries(affected: object) -> tuple[AffectedPackage, ...]:
     if affected is None:
-        return
+        return ()
     if not isinstance(affected, list):
         raise InvalidOsvRecord("affected is not a list")
+    entries = []
     for index, entry in enumerate(affected):
-        where = f"affected[{index}]"
         if not isinstance(entry, dict):
-            raise InvalidOsvRecord(f"{where} is not an object")
+            raise InvalidOsvRecord(f"affected[{index}] is not an object")
         package = entry.get("package")
         if package is None:
             continue
-        if not isinstance(package, dict):
-            raise InvalidOsvRecord(f"{where}.package is not an object")
-        ecosystem, name = package.get("ecosystem"), package.get("name")
-        if not isinstance(ecosystem, str) or not ecosystem.strip():
-            raise InvalidOsvRecord(f"{where}.package has no ecosystem")
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidOsvRecord(f"{where}.package has no name")
-        events = tuple(_events(entry.get("ranges"), where))
+        ecosystem, release, name = _package(package, index)
+        events = _events(entry.get("ranges"), index)
         fixed = [event.version for event in events if event.kind == "fixed"]
-        ecosystem_name, release = split_ecosystem(ecosystem)
-        yield AffectedPackage(
-            ecosystem=ecosystem_name,
-            release=release,
-            package=name.strip(),
-            status=Status.FIXED if fixed else Status.AFFECTED,
-            fixed_version=fixed[-1] if fixed else None,
-            events=events,
-            severity=_urgency(entry.get("ecosystem_specific")),
+        entries.append(
+            AffectedPackage(
+                ecosystem=ecosystem,
+                release=release,
+                package=name,
+                status=Status.FIXED if fixed else Status.AFFECTED,
+                fixed_version=fixed[-1] if fixed else None,
+                events=events,
+                severity=_urgency(entry.get("ecosystem_specific")),
+            )
         )
+    return tuple(entries)
 
 
-def _events(ranges: object, where: str) -> Iterator[VersionEvent]:
+def _package(package: object, index: int) -> tuple[str, str, str]:
+    """(ecosystem, release, name) of ``affected[index].package``."""
+    if not isinstance(package, dict):
+        raise InvalidOsvRecord(f"affected[{index}].package is not an object")
+    ecosystem, name = package.get("ecosystem"), package.get("name")
+    if not isinstance(ecosystem, str) or not ecosystem.strip():
+        raise InvalidOsvRecord(f"affected[{index}].package has no ecosystem")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidOsvRecord(f"affected[{index}].package has no name")
+    return (*split_ecosystem(ecosystem), name.strip())
+
+
+def _events(ranges: object, index: int) -> tuple[VersionEvent, ...]:
     if ranges is None:
-        return
+        return ()
     if not isinstance(ranges, list):
-        raise InvalidOsvRecord(f"{where}.ranges is not a list")
-    for index, range_ in enumerate(ranges):
-        range_where = f"{where}.ranges[{index}]"
+        raise InvalidOsvRecord(f"affected[{index}].ranges is not a list")
+    events: list[VersionEvent] = []
+    for range_index, range_ in enumerate(ranges):
         if not isinstance(range_, dict):
-            raise InvalidOsvRecord(f"{range_where} is not an object")
+            raise InvalidOsvRecord(f"affected[{index}].ranges[{range_index}] is not an object")
         if range_.get("type") in _IGNORED_RANGE_TYPES:
             continue
-        events = range_.get("events")
-        if not isinstance(events, list) or not events:
-            raise InvalidOsvRecord(f"{range_where} has no events")
-        for event in events:
-            if not isinstance(event, dict) or len(event) != 1:
-                raise InvalidOsvRecord(f"{range_where}: an event must have exactly one key, got {event!r}")
-            (kind, version), = event.items()
-            if kind == "limit":
-                continue
-            if kind not in _EVENT_KINDS or not isinstance(version, str) or not version:
-                raise InvalidOsvRecord(f"{range_where}: unknown or empty event {event!r}")
-            yield VersionEvent(kind, version)
+        raw_events = range_.get("events")
+        if not isinstance(raw_events, list) or not raw_events:
+            raise InvalidOsvRecord(f"affected[{index}].ranges[{range_index}] has no events")
+        for event in raw_events:
+            try:
+                ((kind, version),) = event.items()
+            except (AttributeError, ValueError):
+                raise InvalidOsvRecord(
+                    f"affected[{index}].ranges[{range_index}]: an event must have exactly one key, got {event!r}"
+                ) from None
+            if kind in _EVENT_KINDS and isinstance(version, str) and version:
+                events.append(_version_event(kind, version))
+            elif kind != "limit":
+                raise InvalidOsvRecord(f"affected[{index}].ranges[{range_index}]: unknown or empty event {event!r}")
+    return tuple(events)
 
 
-def _aliases(aliases: object, record_id: str) -> tuple[str, ...]:
-    if aliases is None:
+# Records repeat the same few events ("introduced": "0" in nearly all): sharing them saves time and memory.
+_version_event = functools.lru_cache(maxsize=4096)(VersionEvent)
+
+
+def _ids(ids: object, record_id: str, field: str = "aliases") -> tuple[str, ...]:
+    if ids is None:
         return ()
-    if not isinstance(aliases, list) or not all(isinstance(alias, str) for alias in aliases):
-        raise InvalidOsvRecord("aliases is not a list of strings")
-    return tuple(dict.fromkeys(alias for alias in aliases if alias and alias != record_id))
+    if not isinstance(ids, list) or not all(isinstance(other, str) for other in ids):
+        raise InvalidOsvRecord(f"{field} is not a list of strings")
+    return tuple(dict.fromkeys(other for other in ids if other and other != record_id))
 
 
 def _cvss_score(severities: object) -> float | None:

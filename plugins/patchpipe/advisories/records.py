@@ -53,6 +53,9 @@ class Advisory:
     id: str  # CVE-..., DSA-..., DLA-..., ALPINE-CVE-..., GHSA-...
     source: str  # the source module's name, e.g. "osv", "debian_tracker"
     aliases: tuple[str, ...] = ()
+    # Ids this advisory fixes or derives from (OSV ``upstream``: the CVEs of a DSA, DLA or ALPINE
+    # record). Not the same advisory, but linked in the store, so looking up a CVE finds them.
+    upstream: tuple[str, ...] = ()
     summary: str = ""
     severity: Severity = Severity.UNKNOWN
     cvss_score: float | None = None

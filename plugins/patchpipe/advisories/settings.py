@@ -16,10 +16,13 @@ environment (``SyncSettings.from_env``), an empty value turns that feed off:
     PATCHPIPE_KEV_URL               https://www.cisa.gov/.../known_exploited_vulnerabilities.json
     PATCHPIPE_EPSS_URL              https://epss.empiricalsecurity.com/epss_scores-current.csv.gz
     PATCHPIPE_ADVISORY_MAX_AGE_HOURS  48: the sync fails when a feed's data is older than this
+    PATCHPIPE_ADVISORY_ATTEMPTS       4: tries per feed on connection errors, 429 and 5xx
+    PATCHPIPE_ADVISORY_BACKOFF_SECONDS  2: the first wait between tries; it doubles, up to 60 s
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -117,7 +120,12 @@ class SyncSettings:
             feeds.append(Feed("kev", "kev", url))
         if url := env.get("PATCHPIPE_EPSS_URL", sources.EPSS_URL):
             feeds.append(Feed("epss", "epss", url))
-        return cls(feeds=tuple(feeds), max_age=_max_age(env))
+        retry = RetryPolicy(
+            attempts=int(_positive(env, "PATCHPIPE_ADVISORY_ATTEMPTS", RetryPolicy.attempts, whole=True)),
+            backoff=_positive(env, "PATCHPIPE_ADVISORY_BACKOFF_SECONDS", RetryPolicy.backoff),
+        )
+        max_age = timedelta(hours=_positive(env, "PATCHPIPE_ADVISORY_MAX_AGE_HOURS", DEFAULT_MAX_AGE / timedelta(hours=1)))
+        return cls(feeds=tuple(feeds), max_age=max_age, retry=retry)
 
 
 def _names(env: Mapping[str, str], variable: str, default: Sequence[str]) -> tuple[str, ...]:
@@ -127,14 +135,15 @@ def _names(env: Mapping[str, str], variable: str, default: Sequence[str]) -> tup
     return tuple(name.strip() for name in value.split(",") if name.strip())
 
 
-def _max_age(env: Mapping[str, str]) -> timedelta:
-    value = env.get("PATCHPIPE_ADVISORY_MAX_AGE_HOURS", "").strip()
+def _positive(env: Mapping[str, str], variable: str, default: float, whole: bool = False) -> float:
+    value = env.get(variable, "").strip()
     if not value:
-        return DEFAULT_MAX_AGE
+        return default
     try:
-        hours = float(value)
+        number = int(value) if whole else float(value)
     except ValueError:
-        hours = -1.0
-    if not hours > 0:
-        raise PatchpipeError(f"PATCHPIPE_ADVISORY_MAX_AGE_HOURS={value!r}: expected a number of hours above 0")
-    return timedelta(hours=hours)
+        number = 0
+    if not (number > 0 and math.isfinite(number)):
+        kind = "a whole number" if whole else "a number"
+        raise PatchpipeError(f"{variable}={value!r}: expected {kind} above 0")
+    return number

@@ -16,7 +16,8 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -157,17 +158,18 @@ def record_not_modified(engine: Engine, feed: str, origin: FeedOrigin, *, at: da
 
 
 def record_failure(engine: Engine, feed: str, origin: FeedOrigin, error: str, *, at: datetime) -> None:
-    """The feed could not be synced: keep its data and validators, note the error and the attempt."""
+    """The feed could not be synced: keep its data, URL and validators; note the error and the attempt."""
     with engine.begin() as connection:
-        _upsert_state(connection, feed, source=origin.source, url=origin.url, last_attempt=at, last_error=error)
+        _upsert_state(connection, feed, last_attempt=at, last_error=error,
+                      when_new={"source": origin.source, "url": origin.url})
 
 
-def _upsert_state(connection: Connection, feed: str, **values: Any) -> None:
+def _upsert_state(connection: Connection, feed: str, when_new: dict[str, Any] | None = None, **values: Any) -> None:
     exists = connection.execute(select(FeedStateRow.name).where(FeedStateRow.name == feed)).first()
     if exists:
         connection.execute(update(FeedStateRow).where(FeedStateRow.name == feed).values(**values))
     else:
-        connection.execute(insert(FeedStateRow).values(name=feed, **values))
+        connection.execute(insert(FeedStateRow).values(name=feed, **(when_new or {}), **values))
 
 
 class _BulkInsert:
@@ -175,11 +177,12 @@ class _BulkInsert:
 
     Core's ``execute(insert(table), list_of_dicts)`` spends more time handling each row's
     parameters than SQLite spends inserting it. This compiles the INSERT once and applies only the
-    bind conversions the column types need (UTC datetimes, JSON, dates), so the stored values are
-    exactly what Core would store, on SQLite and PostgreSQL alike.
+    bind conversions the column types need (UTC datetimes, dates), so the stored values are exactly
+    what Core would store, on SQLite and PostgreSQL alike. Columns in ``as_is`` get values the
+    caller made driver-ready (JSON text, floats).
     """
 
-    def __init__(self, connection: Connection, table: type, columns: Sequence[str]):
+    def __init__(self, connection: Connection, table: type, columns: Sequence[str], as_is: Sequence[str] = ()):
         dialect = connection.dialect
         compiled = insert(table.__table__).compile(dialect=dialect, column_keys=list(columns))  # type: ignore[attr-defined]
         if compiled.positional and list(compiled.positiontup or ()) != list(columns):
@@ -192,7 +195,8 @@ class _BulkInsert:
         self.processors = [
             (index, processor)
             for index, name in enumerate(columns)
-            if (processor := column_types[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+            if name not in as_is
+            and (processor := column_types[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
         ]
         self.rows: list[tuple[Any, ...]] = []
 
@@ -202,18 +206,22 @@ class _BulkInsert:
     def flush(self) -> None:
         if not self.rows:
             return
-        converted: list[Any] = []
-        for row in self.rows:
-            values = list(row)
-            for index, processor in self.processors:
-                if values[index] is not None:
-                    values[index] = processor(values[index])
-            converted.append(tuple(values) if self.positional else dict(zip(self.columns, values)))
+        converted: list[Any] = self.rows
+        if self.processors:
+            converted = []
+            for row in self.rows:
+                values = list(row)
+                for index, processor in self.processors:
+                    if values[index] is not None:
+                        values[index] = processor(values[index])
+                converted.append(tuple(values))
+        if not self.positional:
+            converted = [dict(zip(self.columns, values)) for values in converted]
         self.connection.exec_driver_sql(self.sql, converted)
-        self.rows.clear()
+        self.rows = []
 
 
-_ADVISORY_COLUMNS = ("feed", "id", "source", "aliases", "summary", "severity", "cvss", "published", "modified", "digest")
+_ADVISORY_COLUMNS = ("feed", "id", "source", "aliases", "upstream", "summary", "severity", "cvss", "published", "modified", "digest")
 _AFFECTED_COLUMNS = ("feed", "advisory_id", "ecosystem", "release", "package", "status", "fixed_version", "events",
                      "severity")
 _ALIAS_COLUMNS = ("feed", "advisory_id", "alias")
@@ -238,8 +246,8 @@ class _FeedLoad:
         self.epss_seen: set[str] = set()
         self.affected_count = 0
         self.skipped = 0
-        self._advisories = _BulkInsert(connection, AdvisoryRow, _ADVISORY_COLUMNS)
-        self._affected = _BulkInsert(connection, AffectedRow, _AFFECTED_COLUMNS)
+        self._advisories = _BulkInsert(connection, AdvisoryRow, _ADVISORY_COLUMNS, as_is=("aliases", "upstream", "cvss"))
+        self._affected = _BulkInsert(connection, AffectedRow, _AFFECTED_COLUMNS, as_is=("events",))
         self._aliases = _BulkInsert(connection, AliasRow, _ALIAS_COLUMNS)
         self._kev = _BulkInsert(connection, KevRow, _KEV_COLUMNS)
         self._epss = _BulkInsert(connection, EpssRow, _EPSS_COLUMNS)
@@ -256,11 +264,12 @@ class _FeedLoad:
 
     def _add_advisory(self, advisory: Advisory) -> None:
         feed, advisory_id = self.feed, advisory.id
-        fields = (advisory.source, advisory.aliases, advisory.summary, advisory.severity.value, advisory.cvss_score,
-                  advisory.published, advisory.modified)
+        cvss = None if advisory.cvss_score is None else float(advisory.cvss_score)
+        fields = (advisory.source, _json_strings(advisory.aliases), _json_strings(advisory.upstream),
+                  advisory.summary, advisory.severity.value, cvss, advisory.published, advisory.modified)
         affected = [
             (package.ecosystem, package.release, package.package, package.status.value, package.fixed_version,
-             tuple((event.kind, event.version) for event in package.events), package.severity.value)
+             _json_events(package.events), package.severity.value)
             for package in advisory.affected
         ]
         digest = _digest((advisory_id, fields, affected))
@@ -273,7 +282,7 @@ class _FeedLoad:
         for row in affected:
             self._affected.add((feed, advisory_id, *row))
         self.affected_count += len(affected)
-        for alias in advisory.aliases:
+        for alias in dict.fromkeys((*advisory.aliases, *advisory.upstream)):  # upstream ids link, too
             self._aliases.add((feed, advisory_id, alias))
         if len(self._advisories.rows) >= _ADVISORIES_PER_BATCH:
             self._flush_advisories()
@@ -343,6 +352,16 @@ class _FeedLoad:
             epss=len(self.epss_seen),
             skipped=self.skipped,
         )
+
+
+def _json_strings(values: Iterable[str]) -> str:
+    # The same JSON the column type would write, without json.dumps' per-call overhead (the
+    # events of every affected row are serialized: it adds up over a million rows).
+    return "[" + ",".join(map(encode_basestring, values)) + "]"
+
+
+def _json_events(events: Iterable[VersionEvent]) -> str:
+    return "[" + ",".join(f"[{encode_basestring(e.kind)},{encode_basestring(e.version)}]" for e in events) + "]"
 
 
 def _digest(value: object) -> str:
@@ -418,38 +437,37 @@ class AffectedMatch:
 
 
 def affected_packages(engine: Engine, ecosystem: str, release: str, packages: Iterable[str]) -> list[AffectedMatch]:
-    """Everything every feed says about ``packages`` in ``ecosystem``/``release``, by package and id."""
+    """Everything every feed says about ``packages`` in ``ecosystem`` (``debian``, ``alpine``, any case)
+    and ``release`` (``bookworm``, ``v3.20``), sorted by package and advisory id."""
     names = sorted(set(packages))
     matches: list[AffectedMatch] = []
-    with engine.connect() as connection:
+    with Session(engine) as session:
         for start in range(0, len(names), _NAMES_PER_QUERY):
             query = (
-                select(AffectedRow, AdvisoryRow.source, AdvisoryRow.aliases, AdvisoryRow.severity.label("advisory_severity"),
-                       AdvisoryRow.cvss)
+                select(AffectedRow, AdvisoryRow)
                 .join(AdvisoryRow, (AdvisoryRow.feed == AffectedRow.feed) & (AdvisoryRow.id == AffectedRow.advisory_id))
                 .where(
-                    AffectedRow.ecosystem == ecosystem,
+                    AffectedRow.ecosystem == ecosystem.lower(),
                     AffectedRow.release == release,
                     AffectedRow.package.in_(names[start : start + _NAMES_PER_QUERY]),
                 )
             )
-            for row in connection.execute(query).mappings():
-                affected: AffectedRow = row[AffectedRow]
+            for affected, stated in session.execute(query):
                 severity = Severity(affected.severity)
                 matches.append(
                     AffectedMatch(
                         advisory_id=affected.advisory_id,
                         feed=affected.feed,
-                        source=row["source"],
-                        aliases=tuple(row["aliases"]),
+                        source=stated.source,
+                        aliases=tuple(stated.aliases),
                         ecosystem=affected.ecosystem,
                         release=affected.release,
                         package=affected.package,
                         status=Status(affected.status),
                         fixed_version=affected.fixed_version,
                         events=_events(affected.events),
-                        severity=severity if severity is not Severity.UNKNOWN else Severity(row["advisory_severity"]),
-                        cvss_score=row["cvss"],
+                        severity=severity if severity is not Severity.UNKNOWN else Severity(stated.severity),
+                        cvss_score=stated.cvss,
                     )
                 )
     matches.sort(key=lambda m: (m.package, m.advisory_id, m.feed))
@@ -491,28 +509,28 @@ class AdvisoryView:
 def advisory(engine: Engine, advisory_id: str) -> AdvisoryView | None:
     """The merged view of ``advisory_id`` (any CVE, DSA, DLA, ALPINE or GHSA id); None if unknown."""
     wanted = advisory_id.strip()
-    with engine.connect() as connection:
-        view = _advisory_view(connection, wanted)
+    with Session(engine) as session:
+        view = _advisory_view(session, wanted)
         if view is None and wanted.upper() != wanted:
-            view = _advisory_view(connection, wanted.upper())
+            view = _advisory_view(session, wanted.upper())
     return view
 
 
-def _advisory_view(connection: Connection, wanted: str) -> AdvisoryView | None:
+def _advisory_view(session: Session, wanted: str) -> AdvisoryView | None:
     # One hop each way is enough: DSA -> its CVE -> every advisory naming that CVE.
     names = {wanted}
-    names.update(connection.scalars(select(AliasRow.alias).where(AliasRow.advisory_id == wanted)))
+    names.update(session.scalars(select(AliasRow.alias).where(AliasRow.advisory_id == wanted)))
     linked = set(names)
-    linked.update(connection.scalars(select(AliasRow.advisory_id).where(AliasRow.alias.in_(names))))
-    rows = connection.execute(
+    linked.update(session.scalars(select(AliasRow.advisory_id).where(AliasRow.alias.in_(names))))
+    rows = session.execute(
         select(AdvisoryRow).where(AdvisoryRow.id.in_(sorted(linked))).order_by(AdvisoryRow.id, AdvisoryRow.feed)
     ).scalars().all()
-    advisories = tuple(FeedAdvisory(row.feed, _advisory(connection, row)) for row in rows)
+    advisories = tuple(FeedAdvisory(row.feed, _advisory(session, row)) for row in rows)
     known = linked | {alias for entry in advisories for alias in entry.advisory.aliases}
     cves = sorted(name for name in known if name.startswith("CVE-"))
-    kev_entries = tuple(_kev(row) for row in connection.scalars(
+    kev_entries = tuple(_kev(row) for row in session.scalars(
         select(KevRow).where(KevRow.cve.in_(cves)).order_by(KevRow.cve, KevRow.feed)))
-    epss_scores = tuple(_epss(row) for row in connection.scalars(
+    epss_scores = tuple(_epss(row) for row in session.scalars(
         select(EpssRow).where(EpssRow.cve.in_(cves)).order_by(EpssRow.cve, EpssRow.feed)))
     if not advisories and not kev_entries and not epss_scores:
         return None
@@ -527,20 +545,20 @@ def _advisory_view(connection: Connection, wanted: str) -> AdvisoryView | None:
 
 def kev(engine: Engine, cve: str) -> KevEntry | None:
     """``cve``'s entry in the Known Exploited Vulnerabilities catalog, if listed."""
-    with engine.connect() as connection:
-        row = connection.scalars(select(KevRow).where(KevRow.cve == cve).order_by(KevRow.feed)).first()
+    with Session(engine) as session:
+        row = session.scalars(select(KevRow).where(KevRow.cve == cve).order_by(KevRow.feed)).first()
         return None if row is None else _kev(row)
 
 
 def epss(engine: Engine, cve: str) -> EpssScore | None:
     """``cve``'s EPSS score, if scored."""
-    with engine.connect() as connection:
-        row = connection.scalars(select(EpssRow).where(EpssRow.cve == cve).order_by(EpssRow.feed)).first()
+    with Session(engine) as session:
+        row = session.scalars(select(EpssRow).where(EpssRow.cve == cve).order_by(EpssRow.feed)).first()
         return None if row is None else _epss(row)
 
 
-def _advisory(connection: Connection, row: AdvisoryRow) -> Advisory:
-    affected_rows = connection.scalars(
+def _advisory(session: Session, row: AdvisoryRow) -> Advisory:
+    affected_rows = session.scalars(
         select(AffectedRow)
         .where(AffectedRow.feed == row.feed, AffectedRow.advisory_id == row.id)
         .order_by(AffectedRow.row)
@@ -549,6 +567,7 @@ def _advisory(connection: Connection, row: AdvisoryRow) -> Advisory:
         id=row.id,
         source=row.source,
         aliases=tuple(row.aliases),
+        upstream=tuple(row.upstream),
         summary=row.summary,
         severity=Severity(row.severity),
         cvss_score=row.cvss,

@@ -30,6 +30,7 @@ class AdvisoryRow(Base):
     id: Mapped[str] = mapped_column(ADVISORY_ID, primary_key=True)
     source: Mapped[str] = mapped_column(String(64))
     aliases: Mapped[list[str]] = mapped_column(JSON)
+    upstream: Mapped[list[str]] = mapped_column(JSON)  # linked ids, e.g. the CVEs a DSA fixes
     summary: Mapped[str] = mapped_column(Text)
     severity: Mapped[str] = mapped_column(String(16))
     cvss: Mapped[float | None] = mapped_column(Float, nullable=True)

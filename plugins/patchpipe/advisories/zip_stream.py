@@ -15,8 +15,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from patchpipe.advisories.source import FeedError
 
@@ -59,8 +58,7 @@ def iter_zip_members(archive: BinaryIO, origin: str) -> Iterator[tuple[str, byte
             yield entry.name, _read_member(archive, entry, origin)
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):  # a tuple: one is made per member, and tuples are quick to make
     name: str
     flags: int
     method: int

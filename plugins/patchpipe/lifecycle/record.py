@@ -7,8 +7,27 @@ from patchpipe.ledger.models import ImageStatus, StageOutcome
 RUN_LEVEL = "(run)"  # the ledger's image name for stages that concern the whole run
 
 
+ROLLBACK_OF = {"rollback_staging": "deploy_staging", "rollback_production": "promote"}
+
+
+def current_attempt(stage_results) -> dict:
+    """The stage rows that describe the image's latest attempt in this run, by stage name.
+
+    A cleared and rerun task group leaves rows of stages that did not run again (a rollback whose
+    trigger rule was not met, this record stage itself): they must not decide the outcome.
+    """
+    stages = {s.stage: s for s in stage_results if s.stage != "record"}
+    if "inventory" in stages:
+        began = stages["inventory"].started_at
+        stages = {n: s for n, s in stages.items() if s.started_at >= began}
+    for rollback, undone in ROLLBACK_OF.items():
+        if rollback in stages and undone in stages and stages[rollback].started_at < stages[undone].started_at:
+            del stages[rollback]
+    return stages
+
+
 def record(svc, run_id: str, name: str) -> dict:
-    stages = {s.stage: s for s in svc.ledger.stage_results(run_id, name)}
+    stages = current_attempt(svc.ledger.stage_results(run_id, name))
     ok = {n for n, s in stages.items() if s.outcome == StageOutcome.SUCCESS}
     failed = [s for s in stages.values() if s.outcome == StageOutcome.FAILED]
     inventoried = _detail(stages, "inventory")

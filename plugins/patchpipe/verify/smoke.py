@@ -62,7 +62,9 @@ def check_version(session: requests.Session, base_url: str, path: str, build_id:
     detail = ""
     for attempt in range(1, retries + 2):
         try:
-            reported = session.get(url, timeout=timeout).json().get("build_id")
+            response = session.get(url, timeout=timeout)
+            response.raise_for_status()
+            reported = response.json().get("build_id")
             if reported == build_id:
                 return CheckResult("version", url, True, f"reports {build_id}", attempt, time.monotonic() - started)
             detail = f"reports build {reported!r}, expected {build_id!r}"
@@ -74,12 +76,12 @@ def check_version(session: requests.Session, base_url: str, path: str, build_id:
 
 
 def smoke_test(base_url: str, checks: list, version_path: str | None = None,
-               build_id: str | None = None) -> list[CheckResult]:
+               build_id: str | None = None, retry_delay: float = 1.0) -> list[CheckResult]:
     """Run every check; raise SmokeTestFailed naming the failures, else return the results."""
     with requests.Session() as session:
-        results = [run_check(session, base_url, check) for check in checks]
+        results = [run_check(session, base_url, check, retry_delay) for check in checks]
         if version_path and build_id:
-            results.append(check_version(session, base_url, version_path, build_id))
+            results.append(check_version(session, base_url, version_path, build_id, retry_delay=retry_delay))
     if not all(r.passed for r in results):
         raise SmokeTestFailed(base_url, results)
     return results
