@@ -18,11 +18,10 @@ advisory ids and the new KEV entries.
 import os
 
 import pendulum
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG
 
+from patchpipe.airflow.assets import ADVISORIES
 from patchpipe.airflow.operators.sync_advisories import SyncAdvisoriesOperator
-
-ADVISORIES = Asset("patchpipe://advisories")
 
 with DAG(
     dag_id="advisory_sync",

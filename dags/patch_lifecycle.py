@@ -14,6 +14,11 @@ Keeps the fleet in `include/fleet.yaml` (or `$PATCHPIPE_FLEET`) patched, image b
    production rollout rolls production (tag and service) back.
 4. **record** / **summary**: every stage and every image's outcome goes to the patch ledger.
 
+**When it runs**: in the weekly patch window (cron from `PATCHPIPE_PATCH_WINDOW`), from the UI, and
+at once when `advisory_sync` emits `patchpipe://advisories`: such an emergency run patches only the
+images that one of the newly reported advisories makes urgent (exploited per CISA KEV, or critical,
+with a fix for the image's release); the other images are recorded no-ops.
+
 Reruns and backfills are idempotent: a candidate built for the same source and plan is reused, and a
 service already on a digest is not updated again.
 """
@@ -21,8 +26,9 @@ service already on a digest is not updated again.
 import os
 
 import pendulum
-from airflow.sdk import DAG, task_group
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronDataIntervalTimetable, task_group
 
+from patchpipe.airflow.assets import ADVISORIES
 from patchpipe.airflow.operators import (
     AssessOperator,
     DeployOperator,
@@ -44,7 +50,10 @@ from patchpipe.airflow.operators import (
 with DAG(
     dag_id="patch_lifecycle",
     doc_md=__doc__,
-    schedule=os.environ.get("PATCHPIPE_PATCH_WINDOW", "0 2 * * 6"),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable(os.environ.get("PATCHPIPE_PATCH_WINDOW", "0 2 * * 6"), timezone="UTC"),
+        assets=[ADVISORIES],
+    ),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

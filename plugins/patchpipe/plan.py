@@ -26,6 +26,7 @@ class PatchPlan:
     release: str
     package_manager: str
     upgrades: list[PackageUpgrade] = field(default_factory=list)
+    why: list[str] = field(default_factory=list)  # in an emergency run: the advisories that made it one
 
     @property
     def is_empty(self) -> bool:
