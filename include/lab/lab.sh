@@ -254,11 +254,18 @@ ensure_proxy() {
   fi
   current=$(docker inspect -f '{{.Config.Image}} {{.State.Running}} {{index .Config.Labels "patchpipe.lab.routes"}}' "$PROXY" 2>/dev/null || true)
   if [[ $current == "$image true $routes" ]]; then log "lab proxy: already running"; return; fi
-  docker rm -f "$PROXY" >/dev/null 2>&1 || true
   for route in $routes; do publish+=(--publish "127.0.0.1:${route%%=*}:${route%%=*}"); done
-  docker run --detach --name "$PROXY" --restart unless-stopped --network "$NETWORK" \
-    --label "patchpipe.lab.routes=$routes" --env "LAB_ROUTES=$routes" "${publish[@]}" "$image" >/dev/null \
-    || die "cannot start the lab proxy (is one of the ports of '$routes' taken? see: ss -ltnp)"
+  # Attaching a container to the overlay network can time out while Swarm settles (right after
+  # dockerd starts, or after `down` removed the services): try a few times.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    docker rm -f "$PROXY" >/dev/null 2>&1 || true
+    docker run --detach --name "$PROXY" --restart unless-stopped --network "$NETWORK" \
+      --label "patchpipe.lab.routes=$routes" --env "LAB_ROUTES=$routes" "${publish[@]}" "$image" \
+      >"$LAB_DIR/proxy-start.log" 2>&1 && break
+    ((attempt < 5)) || die "cannot start the lab proxy: $(tail -1 "$LAB_DIR/proxy-start.log") (is one of the ports of '$routes' taken? see: ss -ltnp)"
+    sleep 3
+  done
   log "lab proxy: started ($routes)"
 }
 

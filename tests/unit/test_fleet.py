@@ -504,7 +504,7 @@ def test_rejected_cron_says_which_field(expression: str, reason: str) -> None:
 MODELS = [
     model
     for model in vars(fleet_module).values()
-    if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == fleet_module.__name__ and not model.__name__.startswith("_")
+    if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__.startswith(fleet_module.__name__) and not model.__name__.startswith("_")
 ]
 
 

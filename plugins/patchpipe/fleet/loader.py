@@ -1,0 +1,88 @@
+"""Reading a manifest: YAML without duplicate keys, validated by the models, every problem reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from patchpipe.errors import ManifestError, PatchpipeError
+from patchpipe.fleet.models import Fleet
+from patchpipe.fleet.problems import kind_of, problem_line
+
+
+class _ManifestLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and leaves dates as text for the models to check."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_lines: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in first_lines:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key_node.value!r} (first at line {first_lines[key]})",
+                    key_node.start_mark,
+                )
+            first_lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 turns 2027-06-30 into a date and 2027-13-45 into a crash; as text, IsoDate reports both.
+_ManifestLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_fleet(path: str | Path) -> Fleet:
+    """Read and validate the manifest at ``path``; build contexts resolve against its directory."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PatchpipeError(f"fleet manifest not found: {path}") from None
+    except UnicodeDecodeError as error:
+        raise ManifestError(str(path), [f"not UTF-8 text: {error.reason} at byte {error.start}"]) from None
+    except OSError as error:
+        raise PatchpipeError(f"cannot read fleet manifest {path}: {error.strerror}") from None
+    return parse_fleet(text, source=str(path), manifest_dir=path.parent)
+
+
+def parse_fleet(text: str, source: str = "<string>", manifest_dir: Path | None = None) -> Fleet:
+    """Validate manifest ``text``; ``source`` names it in errors.
+
+    ``manifest_dir`` is where relative build contexts resolve (default: the working directory).
+    Raises ManifestError listing every problem.
+    """
+    try:
+        data = yaml.load(text, Loader=_ManifestLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        raise ManifestError(source, [_yaml_problem(error)]) from None
+    if data is None:
+        raise ManifestError(source, ["the manifest is empty"])
+    if not isinstance(data, dict):
+        raise ManifestError(source, [f"the manifest must be a mapping of keys, not {kind_of(data)}"])
+    try:
+        fleet = Fleet.model_validate(data)
+    except ValidationError as error:
+        raise ManifestError(source, [problem_line(detail) for detail in error.errors()]) from None
+    fleet._manifest_dir = (manifest_dir or Path.cwd()).resolve()
+    return fleet
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return f"not valid YAML: {error}"
+    mark = error.problem_mark
+    problem = f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    if error.context and error.context_mark is not None:
+        context_mark = error.context_mark
+        problem += f" ({error.context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+    return problem
+
