@@ -51,7 +51,7 @@ BASE = f"{REGISTRY}/base/debian:bookworm-lab-original"
 VENDOR_CONTEXT = Path(__file__).resolve().parents[2] / "include" / "demo" / "vendor-app"
 BENCH_REPOSITORIES = f"{REGISTRY}/bench/vendor-app/"  # every run pushes to fresh repositories below
 LAYER_LIMIT = 1.5  # patch layer <= 1.5 x installed size of the upgraded packages
-TIME_LIMIT = 0.5  # patch build time <= 0.5 x rebuild time
+TIME_LIMIT = 0.5  # time to a pushed candidate (build + push) <= 0.5 x the rebuild's
 MiB = 1024 * 1024
 
 _started = time.monotonic()
@@ -280,6 +280,7 @@ def report(plan: PatchPlan, base_digest: str, installed: int, patch: Variant, re
     ratios = {
         "build_seconds": ratio(patch.build_seconds, rebuild.build_seconds),
         "push_seconds": ratio(patch.push_seconds, rebuild.push_seconds),
+        "total_seconds": ratio(patch.build_seconds + patch.push_seconds, rebuild.build_seconds + rebuild.push_seconds),
         "layer_bytes": ratio(patch.layer_bytes, rebuild.layer_bytes),
         "pushed_bytes": ratio(patch.pushed_bytes, rebuild.pushed_bytes),
     }
@@ -287,8 +288,8 @@ def report(plan: PatchPlan, base_digest: str, installed: int, patch: Variant, re
     targets = {
         "patch_layer_vs_installed": {"limit": LAYER_LIMIT, "measured": layer_vs_installed,
                                      "pass": verdict(layer_vs_installed, LAYER_LIMIT)},
-        "patch_time_vs_rebuild": {"limit": TIME_LIMIT, "measured": ratios["build_seconds"],
-                                  "pass": verdict(ratios["build_seconds"], TIME_LIMIT)},
+        "patch_time_vs_rebuild": {"limit": TIME_LIMIT, "measured": ratios["total_seconds"],
+                                  "pass": verdict(ratios["total_seconds"], TIME_LIMIT)},
     }
 
     print(f"\nbench-patch: {plan.source_ref} @ {plan.source_digest}")
@@ -313,7 +314,7 @@ def report(plan: PatchPlan, base_digest: str, installed: int, patch: Variant, re
 
     print("\ntargets:")
     for label, key in (("patch layer <= 1.5 x installed size of upgraded packages", "patch_layer_vs_installed"),
-                       ("patch time  <= 0.5 x rebuild time (build)", "patch_time_vs_rebuild")):
+                       ("patch time  <= 0.5 x rebuild time (build + push)", "patch_time_vs_rebuild")):
         target = targets[key]
         outcome = {True: "PASS", False: "MISS", None: "n/a"}[target["pass"]]
         print(f"  {label:<58} {times(target['measured']):>8}  {outcome}")
