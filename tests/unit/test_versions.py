@@ -77,9 +77,6 @@ def test_compare_dispatches_on_ecosystem() -> None:
     assert newer("deb", "1.0~rc1", "1.0") == "1.0"
 
 
-def test_unknown_ecosystem_is_refused_by_name() -> None:
-    with pytest.raises(PatchpipeError, match=r"no version rules for ecosystem 'apk' yet \(known: deb\)"):
-        compare("apk", "1.0-r0", "1.0-r1")
 
 
 @pytest.mark.parametrize("bad", ["", "1.0 beta", "a:1.0", "1.0_1"])
@@ -92,3 +89,90 @@ def test_invalid_deb_version_names_the_text(bad: str) -> None:
 
 def test_check_deb_returns_valid_versions_unchanged() -> None:
     assert check_deb("1:2.38.1-5+deb12u1") == "1:2.38.1-5+deb12u1"
+
+
+# --- apk and rpm next to deb, dpkg's own refusals, and `patchpipe vercmp` ------------------------
+
+from patchpipe.cli import main  # noqa: E402  (this section was appended to the file)
+from patchpipe.packages.versions import ECOSYSTEMS, check  # noqa: E402
+
+
+def test_unknown_ecosystem_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(PatchpipeError, match=r"no version rules for ecosystem 'pypi' yet \(known: deb, apk, rpm\)"):
+        compare("pypi", "1.0", "2.0")
+    with pytest.raises(PatchpipeError, match="no version rules for ecosystem 'pypi'"):
+        check("pypi", "1.0")
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "a", "b", "expected"),
+    [
+        ("deb", "1.0~rc1", "1.0", -1),
+        ("apk", "1.0_rc1-r0", "1.0-r0", -1),
+        ("rpm", "1.0~rc1-1", "1.0-1", -1),
+        ("deb", "1.0a", "1.0", 1),
+        ("apk", "1.01", "1.1", -1),  # apk's leading-zero rule; dpkg and rpm see 1 == 1 here
+        ("deb", "1.01", "1.1", 0),
+        ("rpm", "1.01", "1.1", 0),
+    ],
+)
+def test_each_ecosystem_keeps_its_own_rules(ecosystem: str, a: str, b: str, expected: int) -> None:
+    assert compare(ecosystem, a, b) == expected
+    assert ECOSYSTEMS == ("deb", "apk", "rpm")
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "bad", "message"),
+    [
+        ("deb", "1.0 beta", "is not a valid Debian version"),
+        ("apk", "1.0-1", "is not a valid Alpine version"),
+        ("rpm", "1.0-1-1", "is not a valid RPM version"),
+    ],
+)
+def test_check_dispatches_and_names_the_version(ecosystem: str, bad: str, message: str) -> None:
+    assert check(ecosystem, "1.0") == "1.0"
+    with pytest.raises(PatchpipeError, match=f"'{bad}' {message}"):
+        check(ecosystem, bad)
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("a1.0", "the upstream version must start with a digit"),
+        ("1:-1", "the upstream version must start with a digit"),
+        ("1.0-", "the revision after the last '-' is empty"),
+        ("2147483648:1.0", "the epoch is larger than 2147483647"),
+    ],
+)
+def test_deb_refuses_what_dpkg_refuses_or_warns_about(bad: str, reason: str) -> None:
+    # python-debian parses these; dpkg does not (test_version_agreement.py asks dpkg itself)
+    with pytest.raises(PatchpipeError, match=f"is not a valid Debian version: {reason}"):
+        check_deb(bad)
+
+
+@pytest.mark.parametrize(
+    ("argv", "printed"),
+    [
+        (["deb", "1:2.38.1-5+deb12u1", "2.38.1-5+deb12u3"], "1"),
+        (["deb", "1.0", "1.00"], "0"),
+        (["apk", "1.2.3_rc1-r0", "1.2.3-r0"], "-1"),
+        (["rpm", "1.0^git1-1", "1.0-1"], "1"),
+    ],
+)
+def test_vercmp_command_prints_the_sign(argv: list[str], printed: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vercmp", *argv]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == (printed + "\n", "")
+
+
+def test_vercmp_command_names_a_bad_version_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vercmp", "apk", "1.0-r0", "1.0_foo"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "patchpipe: error: '1.0_foo' is not a valid Alpine version: unknown suffix '_foo' " \
+                  "(known: _alpha, _beta, _pre, _rc, _cvs, _svn, _git, _hg, _p)\n"
+
+
+def test_vercmp_command_refuses_an_unknown_ecosystem(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vercmp", "pypi", "1.0", "2.0"]) == 2
+    assert "invalid choice: 'pypi'" in capsys.readouterr().err
