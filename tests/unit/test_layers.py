@@ -162,7 +162,8 @@ def test_inventory_selector_stops_at_the_top_layer_when_it_holds_everything():
     assert result.files["var/lib/dpkg/status"] == b"s"
     assert result.summary() == "read 1 of 3 layers"
     # What the lower layers might still hold is reported, not guessed.
-    assert result.unresolved == {"lib/apk/db/installed", "var/lib/dpkg/status.d/"}
+    assert result.unresolved == {"lib/apk/db/installed", "var/lib/dpkg/status.d/", "var/lib/rpm/rpmdb.sqlite",
+                                 "usr/lib/sysimage/rpm/rpmdb.sqlite"}
 
 
 def test_inventory_selector_reads_on_until_os_release_is_found():

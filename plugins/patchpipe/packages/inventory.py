@@ -12,6 +12,7 @@ from patchpipe.images.reference import ImageReference, parse_reference
 from patchpipe.packages.apk import parse_apk_installed
 from patchpipe.packages.dpkg import InstalledPackage, parse_dpkg_status, parse_status_d
 from patchpipe.packages.os_release import OsRelease, parse_os_release
+from patchpipe.packages.rpm import parse_rpmdb
 
 if TYPE_CHECKING:
     import docker
@@ -21,19 +22,23 @@ if TYPE_CHECKING:
 __all__ = ["Inventory", "InstalledPackage", "INVENTORY_SELECTOR", "inventory_from_files",
            "inventory_registry_image", "inventory_local_image"]
 
-PackageManager = Literal["dpkg", "apk"]
+PackageManager = Literal["dpkg", "apk", "rpm"]
 
 OS_RELEASE_PATHS = ("etc/os-release", "usr/lib/os-release")  # in the order the specification reads them
 DPKG_STATUS = "var/lib/dpkg/status"
 DPKG_STATUS_D = "var/lib/dpkg/status.d/"
 APK_INSTALLED = "lib/apk/db/installed"
+# rpm's sqlite database: var/lib/rpm on RHEL 9 and its rebuilds; Fedora 36+ and openSUSE moved it to
+# usr/lib/sysimage/rpm and left var/lib/rpm as a link there. The reader would follow that link, but
+# gives up on links once another database path is settled, so the new home is named too.
+RPMDB_PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
 
 INVENTORY_SELECTOR = FileSelector(
-    paths=(*OS_RELEASE_PATHS, DPKG_STATUS, APK_INSTALLED),
+    paths=(*OS_RELEASE_PATHS, DPKG_STATUS, APK_INSTALLED, *RPMDB_PATHS),
     prefixes=(DPKG_STATUS_D,),
     # Enough once /etc/os-release (which takes precedence over the usr/lib one) and one package
     # database are found; reading can then stop early.
-    enough=((OS_RELEASE_PATHS[0],), (DPKG_STATUS, APK_INSTALLED, DPKG_STATUS_D)),
+    enough=((OS_RELEASE_PATHS[0],), (DPKG_STATUS, APK_INSTALLED, DPKG_STATUS_D, *RPMDB_PATHS)),
 )
 
 
@@ -71,17 +76,27 @@ def inventory_from_files(files: Mapping[str, bytes] | ImageFiles, image: str) ->
         known = {(p.name, p.architecture) for p in dpkg}
         dpkg += [p for p in parse_status_d(status_d) if (p.name, p.architecture) not in known]
     apk = parse_apk_installed(files[APK_INSTALLED], f"{image}:/{APK_INSTALLED}") if APK_INSTALLED in files else None
-    if dpkg is None and apk is None:
-        raise PatchpipeError(f"no dpkg or apk database in image {image}")
-    if dpkg and apk:
-        raise PatchpipeError(f"image {image} has both a dpkg and an apk database with packages; "
-                             "patchpipe cannot tell which one manages the system")
-    os = parse_os_release(os_release)
-    if apk and not dpkg:
-        return Inventory(os, "apk", apk)
-    if dpkg is not None:
-        return Inventory(os, "dpkg", dpkg)
-    return Inventory(os, "apk", apk)
+    rpmdb = next((p for p in RPMDB_PATHS if p in files), None)
+    rpm = parse_rpmdb(files[rpmdb], f"{image}:/{rpmdb}") if rpmdb else None
+    found: dict[PackageManager, list[InstalledPackage]] = {
+        manager: packages for manager, packages in (("dpkg", dpkg), ("apk", apk), ("rpm", rpm)) if packages is not None
+    }
+    if not found:
+        looked = ", ".join(f"/{p}" for p in (DPKG_STATUS, DPKG_STATUS_D, APK_INSTALLED, *RPMDB_PATHS))
+        raise PatchpipeError(f"no dpkg or apk database in image {image}, and no rpm sqlite database "
+                             f"(looked for {looked})")
+    # An empty database beside a full one is a leftover (a Debian image with apk-tools installed,
+    # say); two with packages leave no way to tell which one manages the system.
+    populated = [manager for manager, packages in found.items() if packages]
+    if len(populated) > 1:
+        databases = " and ".join(_A_DATABASE[m] for m in populated)
+        raise PatchpipeError(f"image {image} has {'both ' if len(populated) == 2 else ''}{databases} database "
+                             "with packages; patchpipe cannot tell which one manages the system")
+    manager = populated[0] if populated else next(iter(found))
+    return Inventory(parse_os_release(os_release), manager, found[manager])
+
+
+_A_DATABASE = {"dpkg": "a dpkg", "apk": "an apk", "rpm": "an rpm"}
 
 
 def inventory_registry_image(
