@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from patchpipe.cli_advisories import add_advisories_commands
 from patchpipe.cli_sbom import add_sbom_command
+from patchpipe.cli_scan import add_scan_command
 from patchpipe.cli_vercmp import add_vercmp_command
 from patchpipe.errors import ManifestError, PatchpipeError
 from patchpipe.fleet import load_fleet
@@ -65,6 +66,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_ledger_commands(groups)
     add_advisories_commands(groups)
     add_sbom_command(groups)
+    add_scan_command(groups)
     add_vercmp_command(groups)
     return parser
 
