@@ -3,8 +3,9 @@ security archive's newest version per package.
 
 Writing: ``replace_feed`` swaps one feed's data for a new copy in ONE transaction, streaming the
 records in batches; readers see the old copy or the new one, never a mix, and a feed that turns out
-truncated or invalid halfway (the parser raises) changes nothing. ``save_security_index`` does the
-same for one release of the security archive.
+truncated or invalid halfway (the parser raises) changes nothing. ``replace_feed_parts`` is the
+same for records already taken apart by ``record_parts``, which a parsing process can do and hand
+on. ``save_security_index`` does the same for one release of the security archive.
 
 Reading: ``affected_packages`` (by ecosystem, release and package names), ``advisory`` (the merged
 view of an id across feeds and aliases, with KEV and EPSS), ``kev``, ``epss``, ``source_states``.
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, Union
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -52,6 +54,7 @@ _NAMES_PER_QUERY = 500
 # Advisories per INSERT batch: large enough to amortize round trips, small enough to stream.
 _ADVISORIES_PER_BATCH = 2_000
 _ENRICHMENT_PER_BATCH = 10_000
+_SWAP_CACHE_KIB = 32 << 10  # SQLite's page cache while a feed is swapped (see _swap_cache)
 
 SEVERITY_RANK = {
     Severity.CRITICAL: 5,
@@ -105,7 +108,20 @@ def replace_feed(
     RecordProblems are counted as skipped and handed to ``on_problem``. An exception from the
     records iterator (a FeedError for a truncated file) rolls everything back, state included.
     """
-    with engine.begin() as connection:
+    return replace_feed_parts(engine, feed, origin, record_parts(records), at=at, on_problem=on_problem)
+
+
+def replace_feed_parts(
+    engine: Engine,
+    feed: str,
+    origin: FeedOrigin,
+    parts: Iterable[RecordParts],
+    *,
+    at: datetime,
+    on_problem: Callable[[RecordProblem], None] | None = None,
+) -> FeedChanges:
+    """``replace_feed`` for records that ``record_parts`` took apart, here or in another process."""
+    with engine.begin() as connection, _swap_cache(connection):
         previous_digests: dict[str, str] = {
             advisory_id: digest
             for advisory_id, digest in connection.execute(
@@ -115,15 +131,13 @@ def replace_feed(
         previous_kev = set(connection.scalars(select(KevRow.cve).where(KevRow.feed == feed)))
         for table in (AffectedRow, AliasRow, AdvisoryRow, KevRow, EpssRow):
             connection.execute(delete(table).where(table.feed == feed))
-        load = _FeedLoad(connection, feed)
-        for record in records:
-            if isinstance(record, RecordProblem):
-                load.skipped += 1
-                if on_problem is not None:
-                    on_problem(record)
-            else:
-                load.add(record)
-        load.finish()
+        inserts = {table.__tablename__: _BulkInsert(connection, table, columns, as_is)
+                   for table, columns, as_is in _ROW_TABLES}
+        load = _FeedLoad(feed, on_problem)
+        for table_name, rows in load.batches(parts):
+            inserts[table_name].execute(rows)
+        for advisory_id, repeats in load.repeats.items():
+            _merge_repeats(connection, feed, advisory_id, repeats, load.digests[advisory_id])
         changes = load.changes(previous_digests, previous_kev)
         _upsert_state(
             connection,
@@ -172,6 +186,24 @@ def _upsert_state(connection: Connection, feed: str, when_new: dict[str, Any] | 
         connection.execute(insert(FeedStateRow).values(name=feed, **(when_new or {}), **values))
 
 
+@contextmanager
+def _swap_cache(connection: Connection) -> Iterator[None]:
+    """On SQLite, a larger page cache while a feed is swapped.
+
+    Its indexes take keys in no particular order; with SQLite's default 2 MB cache most inserts
+    reread index pages (from the WAL) that an earlier batch had to let go.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    previous = int(connection.exec_driver_sql("PRAGMA cache_size").scalar())
+    connection.exec_driver_sql(f"PRAGMA cache_size = -{_SWAP_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA cache_size = {previous}")
+
+
 class _BulkInsert:
     """Many rows of one table through the driver's executemany, converted by the columns' own types.
 
@@ -198,18 +230,12 @@ class _BulkInsert:
             if name not in as_is
             and (processor := column_types[name].type.dialect_impl(dialect).bind_processor(dialect)) is not None
         ]
-        self.rows: list[tuple[Any, ...]] = []
 
-    def add(self, row: tuple[Any, ...]) -> None:
-        self.rows.append(row)
-
-    def flush(self) -> None:
-        if not self.rows:
-            return
-        converted: list[Any] = self.rows
+    def execute(self, rows: list[tuple[Any, ...]]) -> None:
+        converted: list[Any] = rows
         if self.processors:
             converted = []
-            for row in self.rows:
+            for row in rows:
                 values = list(row)
                 for index, processor in self.processors:
                     if values[index] is not None:
@@ -218,7 +244,6 @@ class _BulkInsert:
         if not self.positional:
             converted = [dict(zip(self.columns, values)) for values in converted]
         self.connection.exec_driver_sql(self.sql, converted)
-        self.rows = []
 
 
 _ADVISORY_COLUMNS = ("feed", "id", "source", "aliases", "upstream", "summary", "severity", "cvss", "published", "modified", "digest")
@@ -227,116 +252,122 @@ _AFFECTED_COLUMNS = ("feed", "advisory_id", "ecosystem", "release", "package", "
 _ALIAS_COLUMNS = ("feed", "advisory_id", "alias")
 _KEV_COLUMNS = ("feed", "cve", "date_added", "due_date", "vendor", "product", "known_ransomware")
 _EPSS_COLUMNS = ("feed", "cve", "score", "percentile", "scored_on")
+# (table, its columns in row order, columns whose values the rows hold driver-ready)
+_ROW_TABLES = (
+    (AdvisoryRow, _ADVISORY_COLUMNS, ("aliases", "upstream", "cvss")),
+    (AffectedRow, _AFFECTED_COLUMNS, ("events",)),
+    (AliasRow, _ALIAS_COLUMNS, ()),
+    (KevRow, _KEV_COLUMNS, ()),
+    (EpssRow, _EPSS_COLUMNS, ()),
+)
+_ADVISORIES, _AFFECTED, _ALIASES, _KEV, _EPSS = (table.__tablename__ for table, _, _ in _ROW_TABLES)
+
+# One record taken apart into plain values, the rows' own (without the feed's name and the digest):
+#   (_ADVISORIES, id, advisory fields, [affected fields, ...], aliases, linked ids)
+#   (_KEV, cve, KEV fields)    (_EPSS, cve, EPSS fields)
+# or the RecordProblem itself. Plain tuples pickle small and fast: a parsing process hands them on.
+RecordParts = Union[tuple[Any, ...], RecordProblem]
+
+
+def record_parts(records: Iterable[Record]) -> Iterator[RecordParts]:
+    """Each of ``records`` as RecordParts, in order."""
+    for record in records:
+        if isinstance(record, Advisory):
+            yield _advisory_parts(record)
+        elif isinstance(record, RecordProblem):
+            yield record
+        elif isinstance(record, KevEntry):
+            yield _KEV, record.cve, (record.date_added, record.due_date, record.vendor, record.product,
+                                     record.known_ransomware)
+        elif isinstance(record, EpssScore):
+            yield _EPSS, record.cve, (record.score, record.percentile, record.scored_on)
+        else:
+            raise TypeError(f"not an advisory record: {record!r}")
+
+
+def _advisory_parts(advisory: Advisory) -> tuple[Any, ...]:
+    cvss = None if advisory.cvss_score is None else float(advisory.cvss_score)
+    # An enum member's _value_ is its .value, without the cost of the property.
+    fields = (advisory.source, _json_strings(advisory.aliases), _json_strings(advisory.upstream), advisory.summary,
+              advisory.severity._value_, cvss, advisory.published, advisory.modified)
+    affected = [
+        (package.ecosystem, package.release, package.package, package.status._value_, package.fixed_version,
+         _json_events(package.events), package.severity._value_)
+        for package in advisory.affected
+    ]
+    linked = tuple(dict.fromkeys((*advisory.aliases, *advisory.upstream)))  # upstream ids link, too
+    return _ADVISORIES, advisory.id, fields, affected, advisory.aliases, linked
 
 
 class _FeedLoad:
-    """Turns a stream of records into batched INSERTs of one feed's rows.
+    """Turns a stream of RecordParts into batches of one feed's rows, and remembers what tells the changes.
 
     A feed may state one advisory id in several records (the Debian tracker lists a CVE once per
     source package): the first record makes the advisory row, the later ones add their affected
-    packages and aliases, and ``finish`` merges their fields and digests into that row.
+    packages and aliases, and their fields and digests are merged into that row at the end.
     """
 
-    def __init__(self, connection: Connection, feed: str):
-        self.connection = connection
+    def __init__(self, feed: str, on_problem: Callable[[RecordProblem], None] | None):
         self.feed = feed
+        self.on_problem = on_problem
         self.digests: dict[str, str] = {}
-        self.repeats: dict[str, list[Advisory]] = {}
+        self.repeats: dict[str, list[tuple[tuple[str, ...], tuple[Any, ...]]]] = {}  # id: [(aliases, fields)]
         self.kev_seen: set[str] = set()
         self.epss_seen: set[str] = set()
         self.affected_count = 0
         self.skipped = 0
-        self._advisories = _BulkInsert(connection, AdvisoryRow, _ADVISORY_COLUMNS, as_is=("aliases", "upstream", "cvss"))
-        self._affected = _BulkInsert(connection, AffectedRow, _AFFECTED_COLUMNS, as_is=("events",))
-        self._aliases = _BulkInsert(connection, AliasRow, _ALIAS_COLUMNS)
-        self._kev = _BulkInsert(connection, KevRow, _KEV_COLUMNS)
-        self._epss = _BulkInsert(connection, EpssRow, _EPSS_COLUMNS)
+        self.rows: dict[str, list[tuple[Any, ...]]] = {table.__tablename__: [] for table, _, _ in _ROW_TABLES}
 
-    def add(self, record: Advisory | KevEntry | EpssScore) -> None:
-        if isinstance(record, Advisory):
-            self._add_advisory(record)
-        elif isinstance(record, KevEntry):
-            self._add_kev(record)
-        elif isinstance(record, EpssScore):
-            self._add_epss(record)
-        else:
-            raise TypeError(f"feed {self.feed}: not an advisory record: {record!r}")
+    def batches(self, parts: Iterable[RecordParts]) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        """(table name, rows) to insert, in order."""
+        rows = self.rows
+        for part in parts:
+            if isinstance(part, RecordProblem):
+                self.skipped += 1
+                if self.on_problem is not None:
+                    self.on_problem(part)
+                continue
+            kind = part[0]
+            if kind == _ADVISORIES:
+                self._add_advisory(*part[1:])
+                if len(rows[_ADVISORIES]) >= _ADVISORIES_PER_BATCH:
+                    yield from self._take(_ADVISORIES, _AFFECTED, _ALIASES)
+            elif kind == _KEV:
+                self._add_enrichment(_KEV, self.kev_seen, "KEV lists", *part[1:])
+                if len(rows[_KEV]) >= _ENRICHMENT_PER_BATCH:
+                    yield from self._take(_KEV)
+            else:
+                self._add_enrichment(_EPSS, self.epss_seen, "EPSS scores", *part[1:])
+                if len(rows[_EPSS]) >= _ENRICHMENT_PER_BATCH:
+                    yield from self._take(_EPSS)
+        yield from self._take(_ADVISORIES, _AFFECTED, _ALIASES, _KEV, _EPSS)
 
-    def _add_advisory(self, advisory: Advisory) -> None:
-        feed, advisory_id = self.feed, advisory.id
-        cvss = None if advisory.cvss_score is None else float(advisory.cvss_score)
-        fields = (advisory.source, _json_strings(advisory.aliases), _json_strings(advisory.upstream),
-                  advisory.summary, advisory.severity.value, cvss, advisory.published, advisory.modified)
-        affected = [
-            (package.ecosystem, package.release, package.package, package.status.value, package.fixed_version,
-             _json_events(package.events), package.severity.value)
-            for package in advisory.affected
-        ]
+    def _take(self, *table_names: str) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        for name in table_names:
+            if self.rows[name]:
+                yield name, self.rows[name]
+                self.rows[name] = []
+
+    def _add_advisory(self, advisory_id: str, fields: tuple[Any, ...], affected: list[tuple[Any, ...]],
+                      aliases: tuple[str, ...], linked: tuple[str, ...]) -> None:
+        feed, digests = self.feed, self.digests
         digest = _digest((advisory_id, fields, affected))
-        if advisory_id in self.digests:
-            self.digests[advisory_id] = _digest((self.digests[advisory_id], digest))
-            self.repeats.setdefault(advisory_id, []).append(advisory)
+        if advisory_id in digests:
+            digests[advisory_id] = _digest((digests[advisory_id], digest))
+            self.repeats.setdefault(advisory_id, []).append((aliases, fields))
         else:
-            self.digests[advisory_id] = digest
-            self._advisories.add((feed, advisory_id, *fields, digest))
-        for row in affected:
-            self._affected.add((feed, advisory_id, *row))
+            digests[advisory_id] = digest
+            self.rows[_ADVISORIES].append((feed, advisory_id, *fields, digest))
+        self.rows[_AFFECTED].extend([(feed, advisory_id, *row) for row in affected])
         self.affected_count += len(affected)
-        for alias in dict.fromkeys((*advisory.aliases, *advisory.upstream)):  # upstream ids link, too
-            self._aliases.add((feed, advisory_id, alias))
-        if len(self._advisories.rows) >= _ADVISORIES_PER_BATCH:
-            self._flush_advisories()
+        self.rows[_ALIASES].extend([(feed, advisory_id, alias) for alias in linked])
 
-    def _add_kev(self, entry: KevEntry) -> None:
-        if entry.cve in self.kev_seen:
-            log.debug("feed %s: KEV lists %s twice; keeping the first", self.feed, entry.cve)
+    def _add_enrichment(self, table_name: str, seen: set[str], lists: str, cve: str, fields: tuple[Any, ...]) -> None:
+        if cve in seen:
+            log.debug("feed %s: %s %s twice; keeping the first", self.feed, lists, cve)
             return
-        self.kev_seen.add(entry.cve)
-        self._kev.add((self.feed, entry.cve, entry.date_added, entry.due_date, entry.vendor, entry.product,
-                       entry.known_ransomware))
-        if len(self._kev.rows) >= _ENRICHMENT_PER_BATCH:
-            self._kev.flush()
-
-    def _add_epss(self, score: EpssScore) -> None:
-        if score.cve in self.epss_seen:
-            log.debug("feed %s: EPSS scores %s twice; keeping the first", self.feed, score.cve)
-            return
-        self.epss_seen.add(score.cve)
-        self._epss.add((self.feed, score.cve, score.score, score.percentile, score.scored_on))
-        if len(self._epss.rows) >= _ENRICHMENT_PER_BATCH:
-            self._epss.flush()
-
-    def _flush_advisories(self) -> None:
-        self._advisories.flush()
-        self._affected.flush()
-        self._aliases.flush()
-
-    def finish(self) -> None:
-        self._flush_advisories()
-        self._kev.flush()
-        self._epss.flush()
-        for advisory_id, repeats in self.repeats.items():
-            self._merge_repeats(advisory_id, repeats)
-
-    def _merge_repeats(self, advisory_id: str, repeats: list[Advisory]) -> None:
-        key = (AdvisoryRow.feed == self.feed) & (AdvisoryRow.id == advisory_id)
-        first = self.connection.execute(
-            select(AdvisoryRow.aliases, AdvisoryRow.summary, AdvisoryRow.severity, AdvisoryRow.cvss).where(key)
-        ).one()
-        aliases = list(first.aliases)
-        summary, severity, cvss = first.summary, Severity(first.severity), first.cvss
-        for repeat in repeats:
-            aliases.extend(alias for alias in repeat.aliases if alias not in aliases)
-            summary = summary or repeat.summary
-            severity = max(severity, repeat.severity, key=SEVERITY_RANK.__getitem__)
-            if repeat.cvss_score is not None and (cvss is None or repeat.cvss_score > cvss):
-                cvss = repeat.cvss_score
-        self.connection.execute(
-            update(AdvisoryRow)
-            .where(key)
-            .values(aliases=aliases, summary=summary, severity=severity.value, cvss=cvss,
-                    digest=self.digests[advisory_id])
-        )
+        seen.add(cve)
+        self.rows[table_name].append((self.feed, cve, *fields))
 
     def changes(self, previous_digests: dict[str, str], previous_kev: set[str]) -> FeedChanges:
         return FeedChanges(
@@ -354,6 +385,27 @@ class _FeedLoad:
         )
 
 
+def _merge_repeats(connection: Connection, feed: str, advisory_id: str,
+                   repeats: list[tuple[tuple[str, ...], tuple[Any, ...]]], digest: str) -> None:
+    key = (AdvisoryRow.feed == feed) & (AdvisoryRow.id == advisory_id)
+    first = connection.execute(
+        select(AdvisoryRow.aliases, AdvisoryRow.summary, AdvisoryRow.severity, AdvisoryRow.cvss).where(key)
+    ).one()
+    aliases = list(first.aliases)
+    summary, severity, cvss = first.summary, Severity(first.severity), first.cvss
+    for repeat_aliases, (_, _, _, repeat_summary, repeat_severity, repeat_cvss, _, _) in repeats:
+        aliases.extend(alias for alias in repeat_aliases if alias not in aliases)
+        summary = summary or repeat_summary
+        severity = max(severity, Severity(repeat_severity), key=SEVERITY_RANK.__getitem__)
+        if repeat_cvss is not None and (cvss is None or repeat_cvss > cvss):
+            cvss = repeat_cvss
+    connection.execute(
+        update(AdvisoryRow)
+        .where(key)
+        .values(aliases=aliases, summary=summary, severity=severity.value, cvss=cvss, digest=digest)
+    )
+
+
 def _json_strings(values: Iterable[str]) -> str:
     # The same JSON the column type would write, without json.dumps' per-call overhead (the
     # events of every affected row are serialized: it adds up over a million rows).
@@ -361,7 +413,7 @@ def _json_strings(values: Iterable[str]) -> str:
 
 
 def _json_events(events: Iterable[VersionEvent]) -> str:
-    return "[" + ",".join(f"[{encode_basestring(e.kind)},{encode_basestring(e.version)}]" for e in events) + "]"
+    return "[" + ",".join([f"[{encode_basestring(e.kind)},{encode_basestring(e.version)}]" for e in events]) + "]"
 
 
 def _digest(value: object) -> str:

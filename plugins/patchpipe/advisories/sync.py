@@ -1,24 +1,37 @@
 """Keeping the advisory store current: fetch each feed, parse it, swap its data in one transaction.
 
 Per feed: a conditional GET (a 304 only marks the data fresh; nothing is parsed), then the feed's
-source parses the body while ``store.replace_feed`` writes it. A record that fails validation is
-skipped, counted and logged with its id. A feed that is down or broken keeps its last good data,
+source parses the body while the store writes it. A record that fails validation is skipped,
+counted and logged with its id. A feed that is down or broken keeps its last good data,
 marked stale with its age, and the sync goes on with the others and ends with a warning. It fails
 (AdvisoriesTooOldError) only when a feed's data is older than ``settings.max_age``, or was never
 fetched at all.
 
 ``import_files`` is the same path from files instead of URLs (air-gapped sites, the CLI).
+
+A large feed (``WORKER_MIN_BYTES``) is parsed in a child process while this one writes: parsing
+and storing a big OSV archive take about as long as each other, and each needs a CPU of its own.
+The child hands on the records taken apart (``store.record_parts``); the swap stays one
+transaction in this process.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
+import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import os
+import pickle
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Engine
 
@@ -29,10 +42,12 @@ from patchpipe.advisories.source import AdvisorySource, Record, RecordProblem
 from patchpipe.advisories.store import (
     FeedChanges,
     FeedOrigin,
+    RecordParts,
     feed_state,
     record_failure,
     record_not_modified,
-    replace_feed,
+    record_parts,
+    replace_feed_parts,
 )
 from patchpipe.advisories.zip_stream import is_zip, iter_zip_members
 from patchpipe.db import utc_now
@@ -41,6 +56,8 @@ from patchpipe.errors import PatchpipeError
 log = logging.getLogger(__name__)
 
 UPDATED, UNCHANGED, FAILED = "updated", "unchanged", "failed"
+# Inputs this large are parsed in a worker process; below it, starting one costs more than it saves.
+WORKER_MIN_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -149,9 +166,9 @@ def _sync_feed(engine: Engine, feed: Feed, parser: AdvisorySource, client: FeedC
                 log.info("%s: not modified since the last sync", feed.name)
                 return FeedResult(feed.name, feed.source, UNCHANGED, age=timedelta(0))
             assert download.path is not None
-            with download.path.open("rb") as payload:
-                records = parser.parse(payload, redact(feed.url))
-                changes = replace_feed(engine, feed.name, origin, records, at=now(), on_problem=_problem_logger(feed.name))
+            with _parsed(download.size, _parse_download, parser.name, download.path, redact(feed.url)) as parts:
+                changes = replace_feed_parts(engine, feed.name, origin, parts, at=now(),
+                                             on_problem=_problem_logger(feed.name))
     except Exception as error:  # noqa: BLE001 - one broken feed must not stop the others
         if isinstance(error, PatchpipeError):
             message = str(error)  # reported with the feed's age in the sync's closing warnings
@@ -188,7 +205,9 @@ def import_files(
     files = _input_files(parser.name, paths)
     name = feed or parser.name.replace("_", "-")
     origin = FeedOrigin(parser.name, " ".join(str(path) for path in paths)[:2048])
-    return replace_feed(engine, name, origin, _parse_files(parser, files), at=now(), on_problem=_problem_logger(name))
+    size = sum(path.stat().st_size for path in files)
+    with _parsed(size, _parse_files, parser.name, files) as parts:
+        return replace_feed_parts(engine, name, origin, parts, at=now(), on_problem=_problem_logger(name))
 
 
 _SUFFIXES = {
@@ -218,7 +237,13 @@ def _input_files(source: str, paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def _parse_files(parser: AdvisorySource, files: Sequence[Path]) -> Iterator[Record]:
+def _parse_download(source: str, path: Path, origin: str) -> Iterator[Record]:
+    with path.open("rb") as payload:
+        yield from known_sources.SOURCES[source].parse(payload, origin)
+
+
+def _parse_files(source: str, files: Sequence[Path]) -> Iterator[Record]:
+    parser = known_sources.SOURCES[source]
     for path in files:
         with path.open("rb") as payload:
             head = payload.read(4)
@@ -228,6 +253,129 @@ def _parse_files(parser: AdvisorySource, files: Sequence[Path]) -> Iterator[Reco
                     yield from parser.parse(io.BytesIO(data), f"{path}!{member}")
             else:
                 yield from parser.parse(payload, str(path))
+
+
+def _parsed(size: int, parse: Callable[..., Iterable[Record]], *args: object
+            ) -> AbstractContextManager[Iterable[RecordParts]]:
+    """``record_parts(parse(*args))``, in a worker process when the input is ``size`` bytes or more.
+    ``parse`` must be a module-level function and ``args`` picklable."""
+    if size < WORKER_MIN_BYTES or not sys.executable:
+        return nullcontext(record_parts(parse(*args)))
+    return _parsed_in_worker(parse, args)
+
+
+# --- the worker process ---------------------------------------------------------------------------
+
+_WORKER_MAIN = "from patchpipe.advisories.sync import _worker_main; _worker_main()"
+_PARTS_PER_MESSAGE = 500  # records per pickled message
+_PIPE_BYTES = 1 << 20  # what Linux lets any process ask for (/proc/sys/fs/pipe-max-size)
+
+
+@dataclass(frozen=True)
+class _WorkerFailed:
+    error: Exception
+
+
+@contextmanager
+def _parsed_in_worker(parse: Callable[..., Iterable[Record]], args: tuple[object, ...]
+                      ) -> Iterator[Iterator[RecordParts]]:
+    """``record_parts(parse(*args))`` from a child Python process, read as it comes.
+
+    A plain subprocess rather than multiprocessing: Airflow and Celery run tasks in daemonic
+    processes, which multiprocessing does not let have children. The child gets this process's
+    ``sys.path``; its exception is raised here, its log records go to this process's handlers.
+    Leaving the block early (the database failed, the parser raised) kills it.
+    """
+    job = pickle.dumps((parse, args), pickle.HIGHEST_PROTOCOL)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
+    process = subprocess.Popen([sys.executable, "-c", _WORKER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               env=env)
+    assert process.stdin is not None and process.stdout is not None
+    _widen_pipe(process.stdout)
+    try:
+        try:
+            with process.stdin:
+                process.stdin.write(job)
+        except BrokenPipeError:  # it has already exited: reading from it says so
+            pass
+        yield _read_worker(process)
+    finally:
+        process.kill()  # nothing to do when it has exited
+        process.wait()
+        process.stdout.close()
+
+
+def _widen_pipe(pipe: IO[bytes]) -> None:
+    """Let the pipe hold what the worker parses while a batch is inserted: with the default 64 KiB it
+    waits for every batch, and parsing and writing take turns instead of overlapping."""
+    try:
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except (AttributeError, OSError):  # not Linux, or a lower limit: slower, not wrong
+        pass
+
+
+def _read_worker(process: subprocess.Popen[bytes]) -> Iterator[RecordParts]:
+    while True:
+        try:
+            message = pickle.load(process.stdout)  # type: ignore[arg-type]
+        except EOFError:
+            break
+        if isinstance(message, list):
+            yield from message
+        elif isinstance(message, logging.LogRecord):
+            logger = logging.getLogger(message.name)
+            if logger.isEnabledFor(message.levelno):
+                logger.handle(message)
+        elif isinstance(message, _WorkerFailed):
+            raise message.error
+        elif message is None:  # the end
+            return
+    raise RuntimeError(f"the parsing process stopped before it finished (exit code {process.wait()})")
+
+
+def _worker_main() -> None:
+    """The worker process: read the job from stdin, send its RecordParts to stdout, pickled in lists."""
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print() goes to stderr, not into the channel
+    parse, args = pickle.load(sys.stdin.buffer)
+    logging.getLogger().addHandler(_ForwardLogs(channel))
+    logging.getLogger().setLevel(logging.DEBUG)  # the parent filters them with its own levels
+    try:
+        try:
+            parts = record_parts(parse(*args))
+            while message := list(itertools.islice(parts, _PARTS_PER_MESSAGE)):
+                pickle.dump(message, channel, pickle.HIGHEST_PROTOCOL)
+            pickle.dump(None, channel)
+        except Exception as error:  # noqa: BLE001 - raised again in the parent
+            pickle.dump(_WorkerFailed(_sendable(error)), channel, pickle.HIGHEST_PROTOCOL)
+        channel.flush()
+    except BrokenPipeError:  # the parent stopped reading: it failed or was stopped, and says so itself
+        os._exit(1)
+
+
+def _sendable(error: Exception) -> Exception:
+    """``error`` with the worker's traceback as a note, or a RuntimeError saying it if it does not unpickle."""
+    error.add_note("in the parsing process:\n" + "".join(traceback.format_exception(error)).rstrip())
+    try:
+        pickle.loads(pickle.dumps(error, pickle.HIGHEST_PROTOCOL))
+    except Exception:  # noqa: BLE001 - an exception class pickle cannot rebuild
+        substitute = RuntimeError(f"{type(error).__name__}: {error}")
+        substitute.__notes__ = error.__notes__  # type: ignore[attr-defined]
+        return substitute
+    return error
+
+
+class _ForwardLogs(logging.Handler):
+    def __init__(self, channel: io.BufferedWriter):
+        super().__init__()
+        self.channel = channel
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # As logging.handlers.QueueHandler does: the message formatted, nothing unpicklable left.
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.msg, record.args, record.exc_info = record.getMessage(), None, None
+        pickle.dump(record, self.channel, pickle.HIGHEST_PROTOCOL)
 
 
 def _problem_logger(feed: str) -> Callable[[RecordProblem], None]:

@@ -32,6 +32,7 @@ _CENTRAL_SIGNATURE = b"PK\x01\x02"
 _LOCAL = struct.Struct("<4s5H3L2H")
 _LOCAL_SIGNATURE = b"PK\x03\x04"
 _ZIP64_EXTRA_ID = 0x0001
+_ZIP64_MARK = 0xFFFFFFFF  # this size or offset is in the zip64 extra field
 _MAX_COMMENT = 0xFFFF
 _ENCRYPTED = 0x1
 _UTF8_NAME = 0x800
@@ -122,14 +123,15 @@ def _parse_entry(directory: bytes, position: int, origin: str) -> _Entry:
         raise FeedError(f"{origin}: zip archive is damaged (central directory entry runs past its end)")
     raw_name = directory[name_at:extra_at]
     name = raw_name.decode("utf-8" if flags & _UTF8_NAME else "cp437", "replace")
-    size, compressed_size, local_offset = _apply_zip64_extra(
-        directory[extra_at : extra_at + extra_length], size, compressed_size, local_offset
-    )
+    if _ZIP64_MARK in (size, compressed_size, local_offset):
+        size, compressed_size, local_offset = _apply_zip64_extra(
+            directory[extra_at : extra_at + extra_length], size, compressed_size, local_offset
+        )
     return _Entry(name, flags, method, crc, compressed_size, size, local_offset, next_position)
 
 
 def _apply_zip64_extra(extra: bytes, size: int, compressed_size: int, local_offset: int) -> tuple[int, int, int]:
-    """Sizes and offset that do not fit 32 bits are 0xFFFFFFFF in the entry and given here instead."""
+    """Sizes and offset that do not fit 32 bits are _ZIP64_MARK in the entry and given here instead."""
     position = 0
     while position + 4 <= len(extra):
         field_id, field_length = struct.unpack_from("<2H", extra, position)
@@ -137,11 +139,11 @@ def _apply_zip64_extra(extra: bytes, size: int, compressed_size: int, local_offs
         if field_id == _ZIP64_EXTRA_ID:
             count = min(field_length, len(extra) - position) // 8
             values = iter(struct.unpack_from(f"<{count}Q", extra, position))
-            if size == 0xFFFFFFFF:
+            if size == _ZIP64_MARK:
                 size = next(values, size)
-            if compressed_size == 0xFFFFFFFF:
+            if compressed_size == _ZIP64_MARK:
                 compressed_size = next(values, compressed_size)
-            if local_offset == 0xFFFFFFFF:
+            if local_offset == _ZIP64_MARK:
                 local_offset = next(values, local_offset)
         position += field_length
     return size, compressed_size, local_offset
