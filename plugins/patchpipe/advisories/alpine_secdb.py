@@ -19,14 +19,13 @@ entries are kept: which version is higher takes apk's version rules, and that is
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from patchpipe.advisories.records import Advisory, AffectedPackage, Status
-from patchpipe.advisories.source import FeedError, Record, RecordProblem
+from patchpipe.advisories.source import FeedError, Record, RecordProblem, load_json
 
 NOT_AFFECTED_VERSION = "0"
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}", re.IGNORECASE)
@@ -136,10 +135,7 @@ def _packages(document: dict[str, Any], origin: str) -> Iterator[dict[str, Any] 
 
 
 def _load(payload: BinaryIO, origin: str) -> dict[str, Any]:
-    try:
-        document = json.load(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FeedError(f"{origin} is not valid JSON: {exc}") from None
+    document = load_json(payload, origin)
     if not isinstance(document, dict):
         raise FeedError(f"{origin}: expected a secdb JSON object, got {type(document).__name__}")
     return document

@@ -33,13 +33,12 @@ per-CVE merge needs the whole of it anyway. That costs a few hundred MB of memor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from patchpipe.advisories.records import Advisory, AffectedPackage, Severity, Status
-from patchpipe.advisories.source import FeedError, Record, RecordProblem
+from patchpipe.advisories.source import FeedError, Record, RecordProblem, load_json
 
 _URGENCIES = {
     "unimportant": Severity.NEGLIGIBLE,
@@ -154,10 +153,7 @@ def _merge(entry: _Merged, package: str, cve_id: str, cve: object) -> None:
 
 
 def _load(payload: BinaryIO, origin: str) -> dict[str, Any]:
-    try:
-        tracker = json.load(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FeedError(f"{origin} is not valid JSON: {exc}") from None
+    tracker = load_json(payload, origin)
     if not isinstance(tracker, dict):
         raise FeedError(f"{origin}: expected the tracker's object of source packages, got {type(tracker).__name__}")
     return tracker

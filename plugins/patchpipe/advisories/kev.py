@@ -8,14 +8,13 @@ cut short would otherwise silently drop exploited CVEs. An entry without a valid
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import date
 from typing import Any, BinaryIO
 
 from patchpipe.advisories.records import KevEntry
-from patchpipe.advisories.source import FeedError, Record, RecordProblem
+from patchpipe.advisories.source import FeedError, Record, RecordProblem, load_json
 
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}")
 
@@ -55,10 +54,7 @@ class KevSource:
 
 
 def _vulnerabilities(payload: BinaryIO, origin: str) -> list[Any]:
-    try:
-        catalog = json.load(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FeedError(f"{origin} is not valid JSON: {exc}") from None
+    catalog = load_json(payload, origin)
     vulnerabilities = catalog.get("vulnerabilities") if isinstance(catalog, dict) else None
     if not isinstance(vulnerabilities, list):
         raise FeedError(f"{origin}: not a KEV catalog (no vulnerabilities list)")

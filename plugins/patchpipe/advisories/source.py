@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, Union
+import json
+from typing import Any, BinaryIO, Protocol, Union
 
 from patchpipe.advisories.records import Advisory, EpssScore, KevEntry
 from patchpipe.errors import PatchpipeError
@@ -38,3 +39,11 @@ class AdvisorySource(Protocol):
         Raises FeedError for a feed that is unusable as a whole.
         """
         ...
+
+
+def load_json(payload: BinaryIO, origin: str) -> Any:
+    """A whole feed that is one JSON document; FeedError naming ``origin`` when it is not JSON."""
+    try:
+        return json.load(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FeedError(f"{origin} is not valid JSON: {exc}") from None
