@@ -47,8 +47,8 @@ def add_sbom_command(groups: argparse._SubParsersAction) -> None:
     sbom.set_defaults(command=_sbom, help_parser=sbom)
 
 
-def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    """IMAGE | --rootfs DIR, with --local and --platform for IMAGE."""
+def add_target_arguments(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    """IMAGE | --rootfs DIR, with --local and --platform for IMAGE; returns the IMAGE | --rootfs group."""
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("image", nargs="?", metavar="IMAGE",
                         help="an image reference with its registry, e.g. 127.0.0.1:5000/demo/web:1.0 "
@@ -58,6 +58,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
                         help="read IMAGE from the local Docker Engine (DOCKER_HOST) instead of its registry")
     parser.add_argument("--platform", help="the platform to read from a multi-platform IMAGE in a registry "
                         f"(default: {DEFAULT_PLATFORM})")
+    return target
 
 
 def read_target(args: argparse.Namespace) -> tuple[SbomSubject, Inventory]:

@@ -16,6 +16,7 @@ class PackageUpgrade:
     installed: str
     target: str
     source: str
+    fixes: list[str] = field(default_factory=list)  # the findings (vulnerability ids) the upgrade clears
 
 
 @dataclass(frozen=True)

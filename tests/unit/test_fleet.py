@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -538,3 +539,48 @@ def test_models_built_in_code_are_checked_too() -> None:
     data["images"][1]["name"] = "web"
     with pytest.raises(ValidationError, match="name 'web' is already used by images\\[0\\]"):
         Fleet.model_validate(data)
+
+
+# --- OpenVEX documents in the policy -------------------------------------------------------------
+
+
+def test_policy_vex_documents_add_to_the_defaults_and_resolve_against_the_manifest(tmp_path: Path) -> None:
+    data = valid_data()
+    data["defaults"]["policy"] = {"vex": ["vex/fleet.openvex.json"]}
+    data["images"][1]["policy"]["vex"] = ["vex/app.openvex.json", "vex/fleet.openvex.json"]
+    fleet = parse_fleet(yaml.safe_dump(data), manifest_dir=tmp_path)
+
+    app = fleet.policy_for("app")
+    assert app.vex == ["vex/fleet.openvex.json", "vex/app.openvex.json"]
+    assert app.vex_paths(fleet.manifest_dir) == [tmp_path.resolve() / "vex" / "fleet.openvex.json",
+                                                 tmp_path.resolve() / "vex" / "app.openvex.json"]
+    assert [entry.id for entry in app.ignore] == ["CVE-2023-4641"]
+    assert fleet.policy_for("web").vex == ["vex/fleet.openvex.json"]
+    assert Policy().vex == []
+
+
+def test_a_policy_vex_entry_must_be_a_path() -> None:
+    data = valid_data()
+    data["images"][1]["policy"]["vex"] = ["vex/app.openvex.json", {"path": "x"}, ""]
+    assert problems_of(yaml.safe_dump(data)) == [
+        "images[1].policy.vex[1]: must be a string (got a mapping)",
+        "images[1].policy.vex[2]: must not be empty",
+    ]
+
+
+def test_a_policy_file_is_read_like_the_manifest(tmp_path: Path) -> None:
+    from patchpipe.fleet.loader import load_policy
+
+    path = tmp_path / "policy.yaml"
+    path.write_text("fixable_only: false\nignore: [{id: CVE-1, reason: r, expires: 2027-06-30}]\nvex: [a.json]\n")
+    policy = load_policy(path)
+    assert (policy.fixable_only, policy.ignore[0].expires, policy.vex) == (False, date(2027, 6, 30), ["a.json"])
+    for text, problem in [("", "the policy file is empty"), ("- vex\n", "the policy file must be a mapping of keys, "
+                                                                           "not a list"),
+                          ("vex: []\nvex: [a]\n", "duplicate key 'vex' (first at line 1)")]:
+        path.write_text(text)
+        with pytest.raises(ManifestError, match=re.escape(problem)) as raised:
+            load_policy(path)
+        assert raised.value.source == str(path)
+    with pytest.raises(PatchpipeError, match="policy file not found: .*nope.yaml"):
+        load_policy(tmp_path / "nope.yaml")

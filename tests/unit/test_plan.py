@@ -100,7 +100,7 @@ def test_a_plan_survives_a_round_trip_through_json() -> None:
 
 def test_to_dict_lists_upgrades_as_plain_dicts() -> None:
     data = plan_of(PackageUpgrade("apt", "2.6.0", "2.6.1", "apt")).to_dict()
-    assert data["upgrades"] == [{"name": "apt", "installed": "2.6.0", "target": "2.6.1", "source": "apt"}]
+    assert data["upgrades"] == [{"name": "apt", "installed": "2.6.0", "target": "2.6.1", "source": "apt", "fixes": []}]
     assert data["source_digest"] == DIGEST and data["release"] == "bookworm"
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+
+import pytest
 
 from patchpipe.advisories.records import Severity, Status
 from patchpipe.fleet.models import IgnoreEntry, Policy
+from patchpipe.packages.dpkg import InstalledPackage
+from patchpipe.packages.inventory import Inventory
+from patchpipe.packages.os_release import OsRelease
 from patchpipe.scan.findings import Finding
 from patchpipe.scan.policy import gate
+from patchpipe.scan.vex import parse_vex
+from patchpipe.scan.vex_match import VexStatements, VexTarget
 
 TODAY = date(2026, 11, 24)
 
@@ -83,3 +91,78 @@ def test_every_finding_gets_a_decision_in_order() -> None:
     result = gate(findings, Policy(), TODAY)
     assert [d.finding_id for d in result.decisions] == [f.id for f in findings]
     assert all(d.reason and d.package == "libfoo" for d in result.decisions)
+
+
+# --- OpenVEX statements --------------------------------------------------------------------------
+
+def vex_for(*statements: dict) -> VexStatements:
+    """Statements about package libfoo (each a dict of status and fields), in one document."""
+    document = {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://openvex.dev/docs/public/vex-gate",
+                "author": "Platform Security", "timestamp": "2026-11-01T00:00:00Z", "version": 2,
+                "statements": [{"vulnerability": {"name": s.pop("name", "CVE-1")},
+                                "products": [{"@id": "pkg:deb/debian/libfoo"}], **s} for s in statements]}
+    package = InstalledPackage("libfoo", "1.0-1", "amd64", "foo", "1.0-1")
+    inventory = Inventory(OsRelease(id="debian", version_id="12"), "dpkg", [package])
+    return VexStatements(parse_vex(json.dumps(document), "foo.vex.json"), VexTarget.of(inventory))
+
+
+NOT_AFFECTED = {"status": "not_affected", "justification": "vulnerable_code_not_in_execute_path",
+                "impact_statement": "libfoo's parser is never called"}
+
+
+def test_a_vex_not_affected_statement_clears_even_a_known_exploited_finding() -> None:
+    result = gate([finding("CVE-1", Severity.CRITICAL, kev=True), finding("CVE-2", Severity.CRITICAL)], Policy(),
+                  TODAY, vex=vex_for(dict(NOT_AFFECTED)))
+    assert [(d.finding_id, d.outcome) for d in result.decisions] == [("CVE-1", "not_affected"), ("CVE-2", "blocks")]
+    assert result.decisions[0].reason == (
+        "not affected per VEX foo.vex.json statements[0] (https://openvex.dev/docs/public/vex-gate, Platform Security, "
+        "2026-11-01): vulnerable_code_not_in_execute_path: libfoo's parser is never called")
+    assert not result.passed
+    assert gate([finding("CVE-1", kev=True)], Policy(), TODAY, vex=vex_for(dict(NOT_AFFECTED))).passed
+
+
+def test_vex_comes_before_an_ignore_entry_and_says_which_alias_it_named() -> None:
+    policy = Policy(ignore=[IgnoreEntry(id="CVE-1", reason="accepted", expires=date(2027, 1, 1))])
+    statement = {"name": "DSA-5000-1", "status": "not_affected", "impact_statement": "built without the module"}
+    (decision,) = gate([finding("CVE-1", aliases=("DSA-5000-1",))], policy, TODAY, vex=vex_for(statement)).decisions
+    assert decision.outcome == "not_affected"
+    assert decision.reason.startswith("not affected per VEX foo.vex.json statements[0] as DSA-5000-1 (")
+    assert decision.reason.endswith("): built without the module")
+
+
+@pytest.mark.parametrize("status", ["affected", "under_investigation", "fixed"])
+def test_a_later_statement_of_another_status_takes_not_affected_back_and_is_named(status: str) -> None:
+    later = {"status": status, "timestamp": "2026-11-02T00:00:00Z"}
+    result = gate([finding("CVE-1", Severity.HIGH)], Policy(), TODAY, vex=vex_for(dict(NOT_AFFECTED), later))
+    (decision,) = result.decisions
+    assert not result.passed and decision.outcome == "blocks"
+    assert decision.reason == f"severity high is blocking (fixed in 1.0-2); VEX foo.vex.json statements[1] says {status}"
+
+
+def test_an_expired_entry_is_still_reported_when_vex_clears_its_finding() -> None:
+    stale = IgnoreEntry(id="CVE-1", reason="waiting", expires=date(2026, 1, 1))
+    result = gate([finding("CVE-1")], Policy(ignore=[stale]), TODAY, vex=vex_for(dict(NOT_AFFECTED)))
+    assert result.passed and result.decisions[0].outcome == "not_affected"
+    assert result.expired_ignores == [stale]
+
+
+def test_an_active_ignore_entry_still_holds_when_vex_says_affected() -> None:
+    policy = Policy(ignore=[IgnoreEntry(id="CVE-1", reason="accepted", expires=date(2027, 1, 1))])
+    (decision,) = gate([finding("CVE-1", kev=True)], policy, TODAY, vex=vex_for({"status": "affected"})).decisions
+    assert (decision.outcome, decision.reason) == (
+        "ignored", "ignored until 2027-01-01: accepted; VEX foo.vex.json statements[0] says affected")
+
+
+def test_the_gate_result_as_json() -> None:
+    stale = IgnoreEntry(id="CVE-9", reason="gone", expires=date(2026, 1, 1))
+    result = gate([finding("CVE-1"), finding("CVE-2", Severity.LOW)], Policy(ignore=[stale]), TODAY,
+                  vex=vex_for(dict(NOT_AFFECTED)))
+    assert result.to_dict() == {
+        "passed": True,
+        "decisions": [
+            {"id": "CVE-1", "package": "libfoo", "outcome": "not_affected", "reason": result.decisions[0].reason},
+            {"id": "CVE-2", "package": "libfoo", "outcome": "allowed",
+             "reason": "severity low is not blocking (blocking: critical, high)"},
+        ],
+        "expired_ignores": [{"id": "CVE-9", "reason": "gone", "expires": "2026-01-01"}],
+    }

@@ -1,16 +1,19 @@
-"""Reading a manifest: YAML without duplicate keys, validated by the models, every problem reported."""
+"""Reading a manifest, or a policy file shaped like its ``policy:`` block: YAML without duplicate keys,
+validated by the models, every problem reported."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from patchpipe.errors import ManifestError, PatchpipeError
-from patchpipe.fleet.models import Fleet
+from patchpipe.fleet.models import Fleet, Policy
 from patchpipe.fleet.problems import kind_of, problem_line
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class _ManifestLoader(yaml.SafeLoader):
@@ -43,15 +46,7 @@ _ManifestLoader.yaml_implicit_resolvers = {
 def load_fleet(path: str | Path) -> Fleet:
     """Read and validate the manifest at ``path``; build contexts resolve against its directory."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PatchpipeError(f"fleet manifest not found: {path}") from None
-    except UnicodeDecodeError as error:
-        raise ManifestError(str(path), [f"not UTF-8 text: {error.reason} at byte {error.start}"]) from None
-    except OSError as error:
-        raise PatchpipeError(f"cannot read fleet manifest {path}: {error.strerror}") from None
-    return parse_fleet(text, source=str(path), manifest_dir=path.parent)
+    return parse_fleet(_read_text(path, "fleet manifest"), source=str(path), manifest_dir=path.parent)
 
 
 def parse_fleet(text: str, source: str = "<string>", manifest_dir: Path | None = None) -> Fleet:
@@ -60,20 +55,49 @@ def parse_fleet(text: str, source: str = "<string>", manifest_dir: Path | None =
     ``manifest_dir`` is where relative build contexts resolve (default: the working directory).
     Raises ManifestError listing every problem.
     """
+    fleet = _validate(Fleet, _read_mapping(text, source, "the manifest"), source)
+    fleet._manifest_dir = (manifest_dir or Path.cwd()).resolve()
+    return fleet
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read a policy file: YAML (or JSON) shaped like a manifest's ``policy:`` block.
+
+    Its ``vex`` paths are relative to the file's directory (``Policy.vex_paths(path.parent)``).
+    Raises ManifestError listing every problem, each as ``field: message``.
+    """
+    path = Path(path)
+    return _validate(Policy, _read_mapping(_read_text(path, "policy file"), str(path), "the policy file"), str(path))
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PatchpipeError(f"{what} not found: {path}") from None
+    except UnicodeDecodeError as error:
+        raise ManifestError(str(path), [f"not UTF-8 text: {error.reason} at byte {error.start}"]) from None
+    except OSError as error:
+        raise PatchpipeError(f"cannot read {what} {path}: {error.strerror}") from None
+
+
+def _read_mapping(text: str, source: str, what: str) -> dict[Any, Any]:
     try:
         data = yaml.load(text, Loader=_ManifestLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as error:
         raise ManifestError(source, [_yaml_problem(error)]) from None
     if data is None:
-        raise ManifestError(source, ["the manifest is empty"])
+        raise ManifestError(source, [f"{what} is empty"])
     if not isinstance(data, dict):
-        raise ManifestError(source, [f"the manifest must be a mapping of keys, not {kind_of(data)}"])
+        raise ManifestError(source, [f"{what} must be a mapping of keys, not {kind_of(data)}"])
+    return data
+
+
+def _validate(model: type[ModelT], data: dict[Any, Any], source: str) -> ModelT:
     try:
-        fleet = Fleet.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as error:
         raise ManifestError(source, [problem_line(detail) for detail in error.errors()]) from None
-    fleet._manifest_dir = (manifest_dir or Path.cwd()).resolve()
-    return fleet
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:

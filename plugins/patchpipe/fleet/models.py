@@ -66,15 +66,24 @@ class Policy(_Model):
     """Block only on findings that have a fixed package version available."""
     ignore: list[IgnoreEntry] = []
     """Accepted vulnerabilities; each needs a reason and an expiry date."""
+    vex: list[Text] = []
+    """OpenVEX documents (JSON), relative to the manifest's directory; their not_affected statements
+    about this image or its packages clear findings, even known-exploited ones."""
 
     def merged_over(self, base: Policy) -> Policy:
-        """This policy's explicitly set keys over ``base``; ``ignore`` entries add to the base's.
+        """This policy's explicitly set keys over ``base``; ``ignore`` entries and ``vex`` documents add
+        to the base's.
 
-        An entry here with the same id as one in ``base`` replaces it.
+        An entry here with the same id as one in ``base`` replaces it; a document listed in both is read once.
         """
-        own = {key: getattr(self, key) for key in self.model_fields_set - {"ignore"}}
+        own = {key: getattr(self, key) for key in self.model_fields_set - {"ignore", "vex"}}
         ignores = {entry.id: entry for entry in base.ignore} | {entry.id: entry for entry in self.ignore}
-        return base.model_copy(update={**own, "ignore": list(ignores.values())})
+        vex = list(dict.fromkeys([*base.vex, *self.vex]))
+        return base.model_copy(update={**own, "ignore": list(ignores.values()), "vex": vex})
+
+    def vex_paths(self, base_dir: Path) -> list[Path]:
+        """The ``vex`` documents, resolved against ``base_dir`` (the manifest's or policy file's directory)."""
+        return [(base_dir / path).resolve() for path in self.vex]
 
 
 class Defaults(_Model):
@@ -328,7 +337,9 @@ class Fleet(_Model):
         return [image.name for image in self.images]
 
     def policy_for(self, image: FleetImage | str) -> Policy:
-        """The image's policy merged over defaults.policy."""
+        """The image's policy merged over defaults.policy; a base has defaults.policy."""
+        if isinstance(image, str) and any(base.name == image for base in self.bases):
+            return self.defaults.policy
         return self._as_image(image).effective_policy(self.defaults.policy)
 
     def patch_window_for(self, image: FleetImage | str) -> str | None:

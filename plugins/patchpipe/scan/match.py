@@ -63,7 +63,7 @@ from patchpipe.packages.os_release import OsRelease
 from patchpipe.packages.versions import compare
 from patchpipe.scan.findings import Finding
 
-__all__ = ["advisory_release", "in_ranges", "match", "version_rules"]
+__all__ = ["advisory_release", "exploit_data", "in_ranges", "match", "version_rules"]
 
 _VERSION_RULES = {"dpkg": "deb", "apk": "apk", "rpm": "rpm"}
 _REPORTED = (Status.FIXED, Status.AFFECTED, Status.WILL_NOT_FIX)
@@ -152,7 +152,7 @@ def match(engine: Engine, inventory: Inventory) -> list[Finding]:
               for source, version, reports in grouped
               for vulnerability in _merge(rules, reports, linked)]
     cves = {i for _, _, v in merged for i in v.ids if i.startswith("CVE-")}
-    kev, epss = _enrichment(engine, cves)
+    kev, epss = exploit_data(engine, cves)
 
     findings = []
     for source, source_version, vulnerability in merged:
@@ -269,7 +269,7 @@ def _linked_ids(engine: Engine, advisory_ids: Iterable[str]) -> dict[str, tuple[
     return {advisory_id: tuple(sorted(ids)) for advisory_id, ids in linked.items()}
 
 
-def _enrichment(engine: Engine, cves: set[str]) -> tuple[set[str], dict[str, float]]:
+def exploit_data(engine: Engine, cves: set[str]) -> tuple[set[str], dict[str, float]]:
     """The CVEs among ``cves`` in the KEV catalog, and the EPSS score of each scored one."""
     wanted = sorted(cves)
     kev: set[str] = set()

@@ -9,11 +9,14 @@ from patchpipe.airflow.operators.promote import PromoteOperator, RollbackProduct
 from patchpipe.airflow.operators.push import PushOperator
 from patchpipe.airflow.operators.record import RecordOperator
 from patchpipe.airflow.operators.run import SelectTargetsOperator, StartRunOperator, SummaryOperator
+from patchpipe.airflow.operators.scan import ScanOperator
 from patchpipe.airflow.operators.smoke import SmokeTestOperator
+from patchpipe.airflow.operators.trivy import TrivyScanOperator
 from patchpipe.airflow.operators.verify import VerifyOperator
 
 __all__ = [
     "AssessOperator", "DeployOperator", "FetchAdvisoriesOperator", "InventoryOperator", "PatchOperator",
     "PromoteOperator", "PushOperator", "RecordOperator", "RollbackOperator", "RollbackProductionOperator",
-    "SelectTargetsOperator", "SmokeTestOperator", "StartRunOperator", "SummaryOperator", "VerifyOperator",
+    "ScanOperator", "SelectTargetsOperator", "SmokeTestOperator", "StartRunOperator", "SummaryOperator",
+    "TrivyScanOperator", "VerifyOperator",
 ]
