@@ -4,12 +4,15 @@
 Keeps the fleet in `include/fleet.yaml` (or `$PATCHPIPE_FLEET`) patched, image by image:
 
 1. **fetch_advisories**: newest security version of every package, from the distro security archive.
-2. **refresh_base** (per base image): inventory, assess, patch in place, verify, push, move the base tag,
+2. **refresh_base** (per base image): inventory, assess, patch in place, verify, scan, push, move the base tag,
    so rebuilds start from a patched base.
 3. **patch_image** (per fleet image, mapped: one image's failure never stops the others):
    inventory (packages read from the layers) -> assess (nothing to patch: a recorded no-op) ->
-   patch (rebuild from the Dockerfile, or one patch layer) -> verify -> push -> deploy_staging ->
-   smoke_staging -> promote (production tag + rolling update, by digest) -> smoke_production.
+   patch (rebuild from the Dockerfile, or one patch layer) -> verify -> scan (findings before and
+   after, the policy gate: a candidate that introduces a blocking finding stops here) -> push ->
+   deploy_staging -> smoke_staging -> promote (production tag + rolling update, by digest) -> smoke_production.
+   Beside them, **trivy** scans the candidate with Trivy as a second opinion, when a Trivy image is in
+   the registry (`$PATCHPIPE_TRIVY_IMAGE`); otherwise it is skipped, saying so.
    A failed staging rollout or smoke test rolls staging back and leaves production alone; a failed
    production rollout rolls production (tag and service) back.
 4. **record** / **summary**: every stage and every image's outcome goes to the patch ledger.
@@ -40,10 +43,12 @@ from patchpipe.airflow.operators import (
     RecordOperator,
     RollbackOperator,
     RollbackProductionOperator,
+    ScanOperator,
     SelectTargetsOperator,
     SmokeTestOperator,
     StartRunOperator,
     SummaryOperator,
+    TrivyScanOperator,
     VerifyOperator,
 )
 
@@ -72,9 +77,10 @@ with DAG(
         candidate = PatchOperator(task_id="patch", image=name, plan=plan.output)
         verified = VerifyOperator(task_id="verify", image=name, plan=plan.output, inventory=inventory.output,
                                   candidate=candidate.output)
+        scanned = ScanOperator(task_id="scan", image=name, inventory=inventory.output, candidate=candidate.output)
         pushed = PushOperator(task_id="push", image=name, candidate=candidate.output)
         promoted = PromoteOperator(task_id="promote", image=name, pushed=pushed.output, deploy=False)
-        verified >> pushed
+        verified >> scanned >> pushed
         promoted >> RecordOperator(task_id="record", image=name)
 
     @task_group
@@ -84,6 +90,7 @@ with DAG(
         candidate = PatchOperator(task_id="patch", image=name, plan=plan.output)
         verified = VerifyOperator(task_id="verify", image=name, plan=plan.output, inventory=inventory.output,
                                   candidate=candidate.output)
+        scanned = ScanOperator(task_id="scan", image=name, inventory=inventory.output, candidate=candidate.output)
         pushed = PushOperator(task_id="push", image=name, candidate=candidate.output)
         staged = DeployOperator(task_id="deploy_staging", image=name, environment="staging", pushed=pushed.output)
         staging_ok = SmokeTestOperator(task_id="smoke_staging", image=name, environment="staging",
@@ -95,9 +102,11 @@ with DAG(
                                         pushed=pushed.output)
         production_back = RollbackProductionOperator(task_id="rollback_production", image=name,
                                                      inventory=inventory.output, pushed=pushed.output)
+        trivy = TrivyScanOperator(task_id="trivy", image=name, candidate=candidate.output)
         record = RecordOperator(task_id="record", image=name)
 
-        verified >> pushed >> staged >> staging_ok >> promoted >> production_ok
+        verified >> trivy >> record
+        verified >> scanned >> pushed >> staged >> staging_ok >> promoted >> production_ok
         [staged, staging_ok] >> staging_back
         [promoted, production_ok] >> production_back
         [production_ok, staging_back, production_back] >> record

@@ -55,7 +55,7 @@ def test_every_stage_is_in_the_ledger(first_run):
     runner, _, run = first_run
     stages = {(s.image, s.stage): s.outcome for s in runner.ledger().stage_results(run.run_id)}
     for image in ("demo-web", "vendor-app"):
-        for stage in ("inventory", "assess", "patch", "verify", "push", "deploy_staging", "smoke_staging",
+        for stage in ("inventory", "assess", "patch", "verify", "scan", "push", "deploy_staging", "smoke_staging",
                       "promote", "smoke_production", "record"):
             assert stages[(image, stage)] == StageOutcome.SUCCESS, (image, stage)
         assert (image, "rollback_staging") not in stages  # never triggered: nothing failed

@@ -55,7 +55,7 @@ def test_every_dag_is_documented(dagbag):
 
 def test_lifecycle_reads_in_order(dagbag):
     dag = dagbag.dags["patch_lifecycle"]
-    order = ["inventory", "assess", "patch", "verify", "push", "deploy_staging", "smoke_staging",
+    order = ["inventory", "assess", "patch", "verify", "scan", "push", "deploy_staging", "smoke_staging",
              "promote", "smoke_production"]
     for upstream, downstream in zip(order, order[1:]):
         task = dag.get_task(f"patch_image.{upstream}")

@@ -1,4 +1,15 @@
-"""Stage 3: assess. Which installed packages have a newer security version: the patch plan."""
+"""Stage 3: assess. Which installed packages have a newer security version: the patch plan.
+
+The plan comes from the security archive, because that is what apt can install. Each upgrade is
+annotated with the findings it clears (``patchpipe.scan.match`` against the advisory store), so
+the plan says why as well as what. Two mismatches are logged, never hidden:
+
+- an upgrade no finding explains: the store has no advisory naming the source package with a fix
+  at or below the target (feeds not synced yet, or a rebuild the security team shipped alongside
+  a fix in another package);
+- a ``fixed`` finding no upgrade clears: its fix is not in the security suite (a point-release
+  fix for a ``no-dsa`` issue, reachable only through the main archive's next point release).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +20,10 @@ from patchpipe.advisories.store import newest_security_versions, security_index_
 from patchpipe.emergency import Trigger, urgent_advisories
 from patchpipe.errors import PatchpipeError
 from patchpipe.packages.inventory import Inventory
-from patchpipe.plan import PatchPlan, plan_upgrades
+from patchpipe.packages.versions import compare_deb
+from patchpipe.plan import PackageUpgrade, PatchPlan, plan_upgrades
+from patchpipe.scan.findings import Finding
+from patchpipe.scan.match import match
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +55,22 @@ def assess(svc, inventoried: dict, trigger: Trigger | None = None) -> PatchPlan:
         plan = replace(plan, why=urgent)
     installed = {p.name: (p.version, p.source_name) for p in found.packages}
     security = newest_security_versions(svc.engine, release, list(installed))
-    plan = replace(plan, upgrades=plan_upgrades(installed, security))
+    findings = match(svc.engine, found)
+    plan = replace(plan, upgrades=[_with_fixes(u, findings) for u in plan_upgrades(installed, security)])
     for reason in plan.why:
         log.warning("%s: %s", plan.image, reason)
     for u in plan.upgrades:
-        log.info("%s: %s %s -> %s", plan.image, u.name, u.installed, u.target)
+        fixes = ", ".join(u.fixes) or "no advisory in the store names this fix"
+        log.info("%s: %s %s -> %s (%s)", plan.image, u.name, u.installed, u.target, fixes)
+    planned = {u.name for u in plan.upgrades}
+    for f in findings:
+        if f.fixable and f.package not in planned:
+            log.info("%s: %s in %s is fixed in %s, which the security archive does not offer", plan.image,
+                     f.id, f.package, f.fixed)
     return plan
+
+
+def _with_fixes(upgrade: PackageUpgrade, findings: list[Finding]) -> PackageUpgrade:
+    fixes = sorted({f.id for f in findings if f.package == upgrade.name and f.fixed
+                    and compare_deb(f.fixed, upgrade.target) <= 0})
+    return replace(upgrade, fixes=fixes)

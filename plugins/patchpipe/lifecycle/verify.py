@@ -14,15 +14,21 @@ log = logging.getLogger(__name__)
 
 def verify(svc, plan: PatchPlan, inventoried: dict, patched: dict) -> dict:
     candidate = parse_reference(patched["candidate"])
-    if patched["image_id"]:
-        after = inventory_local_image(svc.docker, patched["image_id"])
-    else:
-        _, after = inventory_registry_image(svc.registry(candidate), candidate.with_digest(patched["digest"]))
+    after = candidate_inventory(svc, patched)
     before = Inventory.from_dict(inventoried["inventory"])
     changes = verify_candidate(str(candidate), plan, _versions(before), _versions(after))
     for change in changes:
         log.info("%s: %s", candidate, change)
     return {"candidate": str(candidate), "changes": changes}
+
+
+def candidate_inventory(svc, patched: dict) -> Inventory:
+    """The installed packages of the patch stage's candidate, from the local engine or the registry."""
+    if patched["image_id"]:
+        return inventory_local_image(svc.docker, patched["image_id"])
+    candidate = parse_reference(patched["candidate"])
+    _, found = inventory_registry_image(svc.registry(candidate), candidate.with_digest(patched["digest"]))
+    return found
 
 
 def _versions(found: Inventory) -> dict[str, str]:
