@@ -9,13 +9,15 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import stat
 import sys
 import tarfile
 
 import pytest
 
 from patchpipe.errors import LayerError
-from patchpipe.images.layers import FileSelector, Layer, read_image_files
+from patchpipe.images.layers import FileSelector, Layer, UnpackedLayer, read_image_files
 from patchpipe.images.local import saved_layers
 from patchpipe.packages.inventory import INVENTORY_SELECTOR
 
@@ -189,6 +191,46 @@ def test_merged_usr_image_needs_no_second_pass_for_the_missing_apk_database():
     assert result.unresolved == {"lib/apk/db/installed"}
 
 
+def test_an_absent_prefix_does_not_answer_its_group_so_a_linked_database_is_followed():
+    # Once every layer is read, status.d/ is closed because it does not exist. Closed and empty,
+    # it answers nothing: the dpkg status behind a link outside the selection must still be read.
+    top = layer(("file", "etc/os-release", DEBIAN_OS_RELEASE),
+                ("symlink", "var/lib/dpkg/status", "/opt/dpkg/status"))
+    base = layer(("file", "opt/dpkg/status", b"Package: libc6\n"))
+    result = read_image_files([top, base], INVENTORY_SELECTOR)
+    assert result.files["var/lib/dpkg/status"] == b"Package: libc6\n"
+    assert "var/lib/dpkg/status" not in result.unresolved
+
+
+def test_an_absent_prefix_does_not_answer_its_group_on_merged_usr_alpine():
+    # lib -> usr/lib: the apk database is reached through a linked parent, in another pass.
+    top = layer(("file", "etc/os-release", b"ID=alpine\nVERSION_ID=3.22.0\n"),
+                ("file", "usr/lib/apk/db/installed", b"P:musl\nV:1.2.5-r10\n"))
+    base = layer(("symlink", "lib", "usr/lib"), ("dir", "usr/lib"))
+    result = read_image_files([top, base], INVENTORY_SELECTOR)
+    assert result.files["lib/apk/db/installed"] == b"P:musl\nV:1.2.5-r10\n"
+
+
+def test_a_prefix_closed_empty_does_not_stop_reading_early():
+    # The top layer deletes the dpkg database; the apk database of a lower layer still counts.
+    top = layer(("file", "etc/os-release", b"ID=alpine\nVERSION_ID=3.20.3\n"), ("whiteout", "var/lib/dpkg"))
+    base = layer(("file", "lib/apk/db/installed", b"P:musl\nV:1.2.5-r0\n"),
+                 ("file", "var/lib/dpkg/status.d/leftover", b"Package: x\n"))
+    result = read_image_files([top, base], INVENTORY_SELECTOR)
+    assert result.files == {"etc/os-release": b"ID=alpine\nVERSION_ID=3.20.3\n",
+                            "lib/apk/db/installed": b"P:musl\nV:1.2.5-r0\n"}
+    assert result.layers_read == 2
+
+
+def test_a_closed_prefix_holding_files_answers_its_group():
+    # An opaque status.d/ with its own files is settled: the lower layers cannot add to it.
+    top = layer(("file", "etc/os-release", DEBIAN_OS_RELEASE), ("opaque", "var/lib/dpkg/status.d"),
+                ("file", "var/lib/dpkg/status.d/base-files", b"Package: base-files\n"))
+    result = read_image_files([top, exploding_layer()], INVENTORY_SELECTOR)
+    assert result.files["var/lib/dpkg/status.d/base-files"] == b"Package: base-files\n"
+    assert result.layers_read == 1
+
+
 def test_absolute_symlink_is_followed_inside_the_image():
     top = layer(("symlink", "etc/os-release", "/usr/lib/os-release"))
     base = layer(("file", "usr/lib/os-release", DEBIAN_OS_RELEASE))
@@ -355,6 +397,101 @@ def test_oversized_wanted_file_is_refused():
 def test_selector_rejects_an_enough_group_naming_something_unselected():
     with pytest.raises(ValueError, match="not selected"):
         FileSelector(paths=("etc/os-release",), enough=(("usr/lib/os-release",),))
+
+
+# --- unpacked layers (overlay2 directories, which images/local.py reads when it can) -------------
+
+
+def unpacked(directory, *entries: tuple) -> UnpackedLayer:
+    """``entries`` as ``tar_bytes`` takes them, written into ``directory`` the way overlay2 stores a
+    layer: a whiteout is a character device 0/0, an opaque directory has trusted.overlay.opaque=y.
+    Skips the test where this machine does not allow those (mknod and trusted xattrs need root)."""
+    directory.mkdir(parents=True)
+    for kind, name, *rest in entries:
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "file":
+            path.write_bytes(rest[0])
+        elif kind == "dir":
+            path.mkdir(exist_ok=True)
+        elif kind == "symlink":
+            path.symlink_to(rest[0])
+        elif kind == "whiteout":
+            try:
+                os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+            except PermissionError:
+                pytest.skip("creating an overlay whiteout (a character device) needs root")
+        elif kind == "opaque":
+            path.mkdir(exist_ok=True)
+            try:
+                os.setxattr(path, "trusted.overlay.opaque", b"y")
+            except OSError:
+                pytest.skip("setting a trusted.* extended attribute needs root")
+    return UnpackedLayer("sha256:" + hashlib.sha256(str(directory).encode()).hexdigest(), str(directory))
+
+
+OVERLAY_CASES = {
+    "upper status shadows lower": [
+        [("file", "var/lib/dpkg/status", b"new")],
+        [("file", "var/lib/dpkg/status", b"old"), ("file", "usr/lib/os-release", DEBIAN_OS_RELEASE),
+         ("symlink", "etc/os-release", "../usr/lib/os-release"), ("symlink", "lib", "usr/lib")],
+    ],
+    "blob layers above the database": [
+        [("file", "opt/blob2", b"\x00" * 4096)],
+        [("file", "opt/blob1", b"\x01" * 4096)],
+        [("file", "var/lib/dpkg/status", b"s"), ("file", "etc/os-release", DEBIAN_OS_RELEASE)],
+    ],
+    "distroless status.d across layers": [
+        [("file", "var/lib/dpkg/status.d/tzdata", b"t"), ("dir", "var/lib/dpkg/status.d/sub")],
+        [("file", "var/lib/dpkg/status.d/libc6", b"l"), ("file", "etc/os-release", DEBIAN_OS_RELEASE)],
+    ],
+    "whiteout of a file and of a directory": [
+        [("whiteout", "var/lib/dpkg/status.d"), ("whiteout", "etc/os-release"), ("file", "usr/lib/os-release", b"ID=x\n")],
+        [("file", "var/lib/dpkg/status.d/libc6", b"l"), ("file", "var/lib/dpkg/status", b"s"),
+         ("file", "etc/os-release", DEBIAN_OS_RELEASE)],
+    ],
+    "opaque directory": [
+        [("opaque", "var/lib/dpkg"), ("file", "var/lib/dpkg/status.d/new", b"n"), ("file", "etc/os-release", b"ID=y\n")],
+        [("file", "var/lib/dpkg/status", b"s"), ("file", "var/lib/dpkg/status.d/old", b"o")],
+    ],
+    "linked database outside the selection": [
+        [("symlink", "var/lib/dpkg", "/opt/dpkg"), ("file", "etc/os-release", DEBIAN_OS_RELEASE)],
+        [("file", "opt/dpkg/status", b"moved"), ("file", "var/lib/dpkg/status", b"hidden")],
+    ],
+}
+
+
+@pytest.mark.parametrize("case", OVERLAY_CASES)
+def test_unpacked_layers_read_like_their_tar_layers(tmp_path, case):
+    layers = OVERLAY_CASES[case]
+    from_tars = read_image_files([layer(*entries) for entries in layers], INVENTORY_SELECTOR)
+    dirs = [unpacked(tmp_path / f"layer{n}", *entries) for n, entries in enumerate(layers)]
+    from_dirs = read_image_files(dirs, INVENTORY_SELECTOR)
+    assert from_dirs.files == from_tars.files
+    assert from_dirs.unresolved == from_tars.unresolved
+    assert (from_dirs.layers_read, from_dirs.layer_reads) == (from_tars.layers_read, from_tars.layer_reads)
+
+
+def test_unpacked_layer_never_follows_a_link_on_the_host(tmp_path):
+    # In the image, var/lib/dpkg -> <tmp>/host means a path inside the image, not this machine's.
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "status").write_bytes(b"Package: from-the-host\n")
+    top = unpacked(tmp_path / "top", ("symlink", "var/lib/dpkg", str(host)), ("file", "etc/os-release", DEBIAN_OS_RELEASE))
+    result = read_image_files([top], INVENTORY_SELECTOR)
+    assert "var/lib/dpkg/status" not in result.files
+
+
+def test_unpacked_layer_refuses_a_link_leaving_the_image_root(tmp_path):
+    top = unpacked(tmp_path / "top", ("symlink", "etc/os-release", "../../../etc/shadow"))
+    with pytest.raises(LayerError, match="leaves the image root"):
+        read_image_files([top], FileSelector(paths=("etc/os-release",)))
+
+
+def test_unpacked_layer_that_is_gone(tmp_path):
+    gone = UnpackedLayer("sha256:" + "0" * 64, str(tmp_path / "removed-meanwhile"))
+    with pytest.raises(LayerError, match=f"layer {gone.digest}: cannot read its directory"):
+        read_image_files([gone], SELECT_STATUS)
 
 
 # --- docker save archives (images/local.py reads these from the Docker Engine) -----------------

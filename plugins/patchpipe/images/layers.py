@@ -19,7 +19,8 @@ on the prefix directory or a parent, or a non-directory at one of those paths.
 
 Reading stops early once the selection is settled: every exact path found or known absent and
 every prefix closed, or, when the selector names ``enough`` groups, once every group has one member
-found. Whatever could still change in the unread layers is reported in ``ImageFiles.unresolved``.
+found (a prefix counts once it is closed and holds a file: an empty one answers nothing). Whatever
+could still change in the unread layers is reported in ``ImageFiles.unresolved``.
 
 A link whose target lies outside the selection (for example ``etc/os-release`` pointing somewhere
 that was not asked for) needs another pass over the layers for the target; ``layer_reads`` counts
@@ -31,13 +32,20 @@ Unsafe entries (absolute names, ``..`` components, links whose target leaves the
 the whole read with a LayerError: we never write to disk, but an image that carries such entries
 is not one we want to patch or vouch for. Symbolic link targets are resolved lexically, the way
 ``filepath.Clean`` does it, before the link is followed.
+
+An ``UnpackedLayer`` (a layer directory of the engine's overlay2 storage) follows the same rules,
+but only the paths the selection tracks are looked at, not every entry: a link leaving the image
+root fails the read there too, and an unsafe entry elsewhere in the layer goes unseen.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import io
+import os
+import stat
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -63,6 +71,22 @@ class Layer:
     open: Callable[[], BinaryIO]
 
 
+@dataclass(frozen=True)
+class UnpackedLayer:
+    """One image layer unpacked in a directory, the way Docker's overlay2 storage driver keeps it
+    (``/var/lib/docker/overlay2/<id>/diff``): a whiteout is a character device 0/0 at the deleted
+    path, an opaque directory carries the extended attribute ``trusted.overlay.opaque`` = ``y``.
+
+    Only the paths the selection tracks are looked at: a layer holding 100 MB of other files costs
+    a few ``lstat`` calls, where its tar would have to be read through. Symbolic links inside the
+    directory are never followed on the host: each component is opened with ``O_NOFOLLOW``
+    relative to its parent, and links are resolved inside the image as for tar layers.
+    """
+
+    digest: str
+    directory: str
+
+
 def _clean(path: str) -> str:
     return "/".join(part for part in path.split("/") if part not in ("", "."))
 
@@ -74,7 +98,7 @@ class FileSelector:
     ``paths`` are exact file paths and ``prefixes`` directory prefixes, both relative to the image
     root (a leading ``/`` is dropped; prefixes end with ``/``). ``enough`` optionally lists groups
     of alternatives among them: reading may stop once every group has one member found (a prefix
-    member counts once it is closed).
+    member counts once it is closed and holds a file).
     """
 
     paths: tuple[str, ...] = ()
@@ -125,7 +149,7 @@ class ImageFiles:
 
 
 def read_image_files(
-    layers: Iterable[Layer], selector: FileSelector, *, max_file_size: int = MAX_FILE_SIZE
+    layers: Iterable[Layer | UnpackedLayer], selector: FileSelector, *, max_file_size: int = MAX_FILE_SIZE
 ) -> ImageFiles:
     """Read the files ``selector`` names from ``layers`` (top layer first); see the module doc."""
     layers = list(layers)
@@ -229,7 +253,7 @@ def _parents(path: str) -> list[str]:
 
 
 class _Pass:
-    def __init__(self, layers: list[Layer], selector: FileSelector, max_file_size: int):
+    def __init__(self, layers: list[Layer | UnpackedLayer], selector: FileSelector, max_file_size: int):
         self.layers = layers
         self.selector = selector
         self.max_file_size = max_file_size
@@ -263,10 +287,14 @@ class _Pass:
 
     # --- reading one layer ---
 
-    def _read_layer(self, layer: Layer) -> _Changes:
+    def _read_layer(self, layer: Layer | UnpackedLayer) -> _Changes:
         changes = _Changes()
         self.layer_reads += 1
-        with _reading(layer) as members:
+        if isinstance(layer, UnpackedLayer):
+            reading = _reading_unpacked(layer, (self.ancestors | self.exact) - {""}, self.prefix_dirs)
+        else:
+            reading = _reading(layer)
+        with reading as members:
             for member, name, tar in members:
                 self._take(layer, member, name, tar, changes)
         self._resolve_hardlinks(layer, changes)
@@ -399,8 +427,14 @@ class _Pass:
         )
 
     def _satisfies(self, member: str) -> bool:
+        """Whether ``member`` answers its ``enough`` group: a file found, or a prefix that is closed
+        and holds at least one file. A prefix closed empty (no ``status.d/`` once every layer is
+        read, or one a whiteout removed) answers nothing: it must neither stop reading early nor
+        spare the group's other members their pass through a link."""
         if member.endswith("/"):
-            return isinstance(self._prefix_state(member), _Absent)
+            return isinstance(self._prefix_state(member), _Absent) and any(
+                name.startswith(member) and isinstance(self._lookup(name), _Found) for name in self.entries
+            )
         return isinstance(self._lookup(member), _Found)
 
     def _outcome(self, depth: int) -> _PassOutcome:
@@ -543,6 +577,9 @@ def _decompressed(layer: Layer, stack: contextlib.ExitStack) -> BinaryIO:
     for magic, kind in ((b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz")):
         if head.startswith(magic):
             raise LayerError(f"layer {layer.digest}: unsupported compression {kind}")
+    if raw.seekable():  # a plain tar in a file (docker save): seeking skips file contents unread
+        raw.seek(-len(head), io.SEEK_CUR)
+        return raw
     return stream
 
 
@@ -619,6 +656,137 @@ class _ForwardReader(io.RawIOBase):
             end = len(self._history) - len(self._replay)
             self._replay = bytes(self._history[end - back:end]) + self._replay
             self._position = target
+        if target > self._position and not self._replay and self._stream.seekable():
+            # Skipped, not read: a 100 MB file in a layer costs nothing. The end is not checked
+            # here; tarfile reads the last byte before the next header and notices a short stream.
+            self._stream.seek(target - self._position, io.SEEK_CUR)
+            self._history.clear()
+            self._position = target
         while self._position < target and self.read(min(target - self._position, 1 << 16)):
             pass
         return self._position
+
+
+# --- unpacked layers (overlay2 directories) ----------------------------------------------------
+
+_OPAQUE_XATTRS = ("trusted.overlay.opaque", "user.overlay.opaque")  # the second: rootless overlay
+_NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)
+
+
+@contextlib.contextmanager
+def _reading_unpacked(
+    layer: UnpackedLayer, names: set[str], prefix_dirs: set[str]
+) -> Iterator[Iterator[tuple[tarfile.TarInfo, str, "_Unpacked"]]]:
+    """What _reading yields for a tar layer, for ``names`` and everything below ``prefix_dirs`` of an
+    unpacked layer; an unreadable directory is a LayerError naming the layer."""
+    unpacked = _Unpacked(layer)
+    try:
+        yield unpacked.members(names, prefix_dirs)
+    except OSError as exc:
+        raise LayerError(f"layer {layer.digest}: cannot read its directory {layer.directory}: {exc}") from exc
+    finally:
+        unpacked.close()
+
+
+class _Unpacked:
+    """Tar members for the paths of an unpacked layer: whiteouts and opaque directories become the
+    tar markers (``.wh.name``, ``.wh..wh..opq``) the overlay rules above already handle.
+    ``extractfile`` reads a regular file it yielded, as tarfile's does."""
+
+    def __init__(self, layer: UnpackedLayer):
+        self.layer = layer
+        self.dirs: dict[str, int | None] = {}  # path in the layer -> an open descriptor, None if no directory
+        self.files: dict[str, tuple[int, str]] = {}  # regular file yielded -> (its directory's descriptor, name)
+
+    def members(self, names: set[str], prefix_dirs: set[str]) -> Iterator[tuple[tarfile.TarInfo, str, "_Unpacked"]]:
+        self.dirs[""] = os.open(self.layer.directory, os.O_RDONLY | os.O_DIRECTORY)
+        for name in sorted(names):
+            parent, _, base = name.rpartition("/")
+            directory = self._directory(parent)
+            if directory is not None and (found := _lstat(base, directory)) is not None:
+                yield from self._members(name, base, directory, found)
+        for prefix in sorted(prefix_dirs):
+            if self.dirs.get(prefix) is not None:
+                yield from self._walk(prefix)
+
+    def extractfile(self, member: tarfile.TarInfo) -> BinaryIO:
+        directory, base = self.files[member.name]
+        with open(os.open(base, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=directory), "rb") as file:
+            return io.BytesIO(file.read())
+
+    def close(self) -> None:
+        for descriptor in self.dirs.values():
+            if descriptor is not None:
+                os.close(descriptor)
+
+    def _directory(self, path: str) -> int | None:
+        """A descriptor of directory ``path``, None when a component is missing or not a directory
+        (a symbolic link included: it is an entry of its own, resolved inside the image)."""
+        if path not in self.dirs:
+            parent, _, base = path.rpartition("/")
+            above = self._directory(parent)
+            descriptor = None
+            if above is not None:
+                try:
+                    descriptor = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=above)
+                except OSError as exc:
+                    if exc.errno not in _NOT_THERE:
+                        raise
+            self.dirs[path] = descriptor
+        return self.dirs[path]
+
+    def _members(self, name: str, base: str, directory: int, found: os.stat_result
+                 ) -> Iterator[tuple[tarfile.TarInfo, str, "_Unpacked"]]:
+        mode = found.st_mode
+        if stat.S_ISCHR(mode) and found.st_rdev == 0:
+            whiteout = f"{name.rpartition('/')[0]}/{_WHITEOUT}{base}".lstrip("/")
+            yield tarfile.TarInfo(whiteout), whiteout, self
+            return
+        info = tarfile.TarInfo(name)
+        if stat.S_ISDIR(mode):
+            info.type = tarfile.DIRTYPE
+            yield info, name, self
+            descriptor = self._directory(name)
+            if descriptor is not None and _opaque(descriptor):
+                marker = f"{name}/{_OPAQUE}"
+                yield tarfile.TarInfo(marker), marker, self
+        elif stat.S_ISLNK(mode):
+            info.type, info.linkname = tarfile.SYMTYPE, os.readlink(base, dir_fd=directory)
+            _symlink_target(self.layer, name, info.linkname)  # refused when it leaves the image root
+            yield info, name, self
+        elif stat.S_ISREG(mode):
+            info.size = found.st_size
+            self.files[name] = (directory, base)
+            yield info, name, self
+        else:
+            info.type = tarfile.FIFOTYPE  # a device, socket or fifo: present, but not a file to read
+            yield info, name, self
+
+    def _walk(self, path: str) -> Iterator[tuple[tarfile.TarInfo, str, "_Unpacked"]]:
+        directory = self.dirs[path]
+        for base in sorted(os.listdir(directory)):
+            found = _lstat(base, directory)
+            if found is None:
+                continue
+            name = f"{path}/{base}"
+            yield from self._members(name, base, directory, found)
+            if stat.S_ISDIR(found.st_mode) and self._directory(name) is not None:
+                yield from self._walk(name)
+
+
+def _lstat(base: str, directory: int) -> os.stat_result | None:
+    try:
+        return os.stat(base, dir_fd=directory, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _opaque(descriptor: int) -> bool:
+    for attribute in _OPAQUE_XATTRS:
+        try:
+            if os.getxattr(descriptor, attribute) == b"y":
+                return True
+        except OSError as exc:
+            if exc.errno not in (errno.ENODATA, errno.ENOTSUP):
+                raise
+    return False

@@ -1,15 +1,24 @@
-"""Read an image held by the local Docker Engine, through ``docker save``, without running it.
+"""Read an image held by the local Docker Engine without running it: from its storage, else ``docker save``.
 
-``docker save`` is one tar stream whose index (``manifest.json``) may come last, so it is spooled to
-a temporary file, which is removed when the ``with`` block ends. Both layouts are understood: the
-legacy one of Docker 20.10 (``<id>/layer.tar``) and the OCI layout of Docker 25+ (``blobs/sha256/``,
-``index.json``).
+When the engine keeps its layers with the overlay2 storage driver and this process can read them
+(the engine runs on this machine, and we are root, as access to its socket amounts to anyway), the
+layers are read where they lie: ``GraphDriver.Data`` of the image names each layer's directory,
+top first, and only the paths the selection tracks are looked at (``layers.UnpackedLayer``). A
+200 MB image is read in milliseconds, where ``docker save`` of Docker 20.10 copies every layer
+into a temporary directory before its first byte (3 to 5 s for 300 MB here).
+
+Otherwise (another storage driver, the containerd image store, a remote engine, not root) the image
+comes through ``docker save``: one tar stream whose index (``manifest.json``) may come last, so it
+is spooled to a temporary file, which is removed when the ``with`` block ends. Both layouts are
+understood: the legacy one of Docker 20.10 (``<id>/layer.tar``) and the OCI layout of Docker 25+
+(``blobs/sha256/``, ``index.json``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import tarfile
 import tempfile
 from typing import Iterator
@@ -19,10 +28,42 @@ import requests
 import urllib3.exceptions
 
 from patchpipe.errors import LayerError, PatchpipeError
-from patchpipe.images.layers import FileSelector, ImageFiles, Layer, read_image_files
+from patchpipe.images.layers import FileSelector, ImageFiles, Layer, UnpackedLayer, read_image_files
 
 _SPOOL_CHUNK = 1 << 20
 _INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+
+
+@contextlib.contextmanager
+def local_layers(api: docker.APIClient, image: str) -> Iterator[list[Layer] | list[UnpackedLayer]]:
+    """The layers of ``image`` (name, reference or id) in the local engine, top first: from the
+    engine's storage when this process can read it, else through ``docker save``."""
+    stored = stored_layers(api, image)
+    if stored is not None:
+        yield stored
+        return
+    with saved_image(api, image) as layers:
+        yield layers
+
+
+def stored_layers(api: docker.APIClient, image: str) -> list[UnpackedLayer] | None:
+    """The layer directories of ``image`` in the engine's overlay2 storage, top first, each named by
+    its diff id; None when the engine uses another storage driver or its storage is not readable
+    from here."""
+    with _engine_errors(image, "inspect"):
+        details = api.inspect_image(image)
+    driver = details.get("GraphDriver") or {}
+    data = driver.get("Data") or {}
+    if driver.get("Name") != "overlay2" or not data.get("UpperDir"):
+        return None
+    # The overlay mount's order: the image's top layer is its upper directory, then the lower ones.
+    directories = [data["UpperDir"], *(d for d in (data.get("LowerDir") or "").split(":") if d)]
+    diff_ids = list(reversed((details.get("RootFS") or {}).get("Layers") or []))
+    if len(diff_ids) != len(directories):
+        return None
+    if not all(os.path.isdir(d) and os.access(d, os.R_OK | os.X_OK) for d in directories):
+        return None  # a remote engine's paths, or not ours to read
+    return [UnpackedLayer(diff_id, directory) for diff_id, directory in zip(diff_ids, directories)]
 
 
 @contextlib.contextmanager
@@ -30,16 +71,9 @@ def saved_image(api: docker.APIClient, image: str) -> Iterator[list[Layer]]:
     """The layers of ``image`` (name, reference or id) in the local engine, top first; they can be
     opened until the block ends."""
     with tempfile.TemporaryFile(prefix="patchpipe-save-") as spool:
-        try:
-            stream = api.get_image(image, chunk_size=_SPOOL_CHUNK)
-            for chunk in stream:
+        with _engine_errors(image, "export"):
+            for chunk in api.get_image(image, chunk_size=_SPOOL_CHUNK):
                 spool.write(chunk)
-        except docker.errors.NotFound:
-            raise PatchpipeError(f"image {image} is not in the local Docker Engine") from None
-        except docker.errors.APIError as exc:
-            raise PatchpipeError(f"the Docker Engine could not export image {image}: {exc.explanation or exc}") from None
-        except (docker.errors.DockerException, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise PatchpipeError(f"the Docker Engine is not reachable to export image {image}: {exc}") from None
         spool.seek(0)
         try:
             archive = tarfile.open(fileobj=spool, mode="r:")
@@ -59,8 +93,21 @@ def saved_layers(archive: tarfile.TarFile, image: str) -> list[Layer]:
     raise LayerError(f"docker save of {image} has neither manifest.json nor index.json")
 
 
+@contextlib.contextmanager
+def _engine_errors(image: str, action: str) -> Iterator[None]:
+    """The Docker Engine's errors while it works on ``image``, as PatchpipeErrors that say which."""
+    try:
+        yield
+    except docker.errors.NotFound:
+        raise PatchpipeError(f"image {image} is not in the local Docker Engine") from None
+    except docker.errors.APIError as exc:
+        raise PatchpipeError(f"the Docker Engine could not {action} image {image}: {exc.explanation or exc}") from None
+    except (docker.errors.DockerException, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise PatchpipeError(f"the Docker Engine is not reachable to {action} image {image}: {exc}") from None
+
+
 def read_local_image_files(api: docker.APIClient, image: str, selector: FileSelector) -> ImageFiles:
-    with saved_image(api, image) as layers:
+    with local_layers(api, image) as layers:
         return read_image_files(layers, selector)
 
 
