@@ -9,20 +9,25 @@ on. ``save_security_index`` does the same for one release of the security archiv
 
 Reading: ``affected_packages`` (by ecosystem, release and package names), ``advisory`` (the merged
 view of an id across feeds and aliases, with KEV and EPSS), ``kev``, ``epss``, ``source_states``.
+A scan reads through one connection, in parts it can keep in memory: ``store_token`` (what tells
+that the kept parts are still the store's), ``affected_entries``, ``advisory_fields``,
+``linked_ids`` and ``kev_and_epss``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Text, cast, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from patchpipe.advisories.records import (
@@ -41,6 +46,7 @@ from patchpipe.advisories.tables import (
     AffectedRow,
     AliasRow,
     EpssRow,
+    FeedChangeRow,
     FeedStateRow,
     KevRow,
     SecurityArchiveFetch,
@@ -156,6 +162,7 @@ def replace_feed_parts(
             epss=changes.epss,
             skipped=changes.skipped,
         )
+        _record_change(connection, feed)
     return changes
 
 
@@ -184,6 +191,21 @@ def _upsert_state(connection: Connection, feed: str, when_new: dict[str, Any] | 
         connection.execute(update(FeedStateRow).where(FeedStateRow.name == feed).values(**values))
     else:
         connection.execute(insert(FeedStateRow).values(name=feed, **(when_new or {}), **values))
+
+
+def _record_change(connection: Connection, feed: str) -> None:
+    """A new generation and a new random stamp for ``feed``, in the transaction that replaces its rows.
+
+    Every write of feed rows goes through ``replace_feed_parts`` and so through here: this is what
+    makes ``store_token`` change whenever any feed's rows change (see ``FeedChangeRow``).
+    """
+    stamp = secrets.token_hex(16)
+    bumped = connection.execute(
+        update(FeedChangeRow).where(FeedChangeRow.feed == feed)
+        .values(generation=FeedChangeRow.generation + 1, stamp=stamp)
+    ).rowcount
+    if not bumped:
+        connection.execute(insert(FeedChangeRow).values(feed=feed, generation=1, stamp=stamp))
 
 
 @contextmanager
@@ -491,39 +513,169 @@ class AffectedMatch:
 def affected_packages(engine: Engine, ecosystem: str, release: str, packages: Iterable[str]) -> list[AffectedMatch]:
     """Everything every feed says about ``packages`` in ``ecosystem`` (``debian``, ``alpine``, any case)
     and ``release`` (``bookworm``, ``v3.20``), sorted by package and advisory id."""
+    with engine.connect() as connection:
+        entries = affected_entries(connection, ecosystem, release, packages)
+        stated = advisory_fields(connection, {(entry.feed, entry.advisory_id) for entry in entries})
+    return [affected_match(entry, stated[(entry.feed, entry.advisory_id)], ecosystem, release)
+            for entry in entries
+            if (entry.feed, entry.advisory_id) in stated]  # written in one transaction with its advisory: always
+
+
+class AffectedEntry(NamedTuple):
+    """One stored affected row: what one feed's advisory says about one package of one release.
+
+    The advisory's own fields (``AdvisoryFields``) are read apart: a scan reads tens of thousands of
+    entries and needs them for the few that report the installed version.
+    """
+
+    advisory_id: str
+    feed: str
+    package: str
+    status: Status
+    fixed_version: str | None
+    events: tuple[VersionEvent, ...]
+    severity: Severity  # the release's own rating; UNKNOWN when the feed gives none
+
+
+class AdvisoryFields(NamedTuple):
+    """An advisory's own fields that a scan reports."""
+
+    source: str
+    aliases: tuple[str, ...]
+    severity: Severity
+    cvss: float | None
+
+
+def affected_match(entry: AffectedEntry, fields: AdvisoryFields, ecosystem: str, release: str) -> AffectedMatch:
+    """``entry`` with its advisory's ``fields``: the release's severity when rated, else the advisory's."""
+    return AffectedMatch(
+        advisory_id=entry.advisory_id,
+        feed=entry.feed,
+        source=fields.source,
+        aliases=fields.aliases,
+        ecosystem=ecosystem.lower(),
+        release=release,
+        package=entry.package,
+        status=entry.status,
+        fixed_version=entry.fixed_version,
+        events=entry.events,
+        severity=entry.severity if entry.severity is not Severity.UNKNOWN else fields.severity,
+        cvss_score=fields.cvss,
+    )
+
+
+def affected_entries(connection: Connection, ecosystem: str, release: str,
+                     packages: Iterable[str]) -> list[AffectedEntry]:
+    """Every entry about ``packages`` in ``ecosystem`` (any case) and ``release``, sorted by package,
+    advisory id and feed."""
     names = sorted(set(packages))
-    matches: list[AffectedMatch] = []
-    with Session(engine) as session:
-        for start in range(0, len(names), _NAMES_PER_QUERY):
-            query = (
-                select(AffectedRow, AdvisoryRow)
-                .join(AdvisoryRow, (AdvisoryRow.feed == AffectedRow.feed) & (AdvisoryRow.id == AffectedRow.advisory_id))
-                .where(
-                    AffectedRow.ecosystem == ecosystem.lower(),
-                    AffectedRow.release == release,
-                    AffectedRow.package.in_(names[start : start + _NAMES_PER_QUERY]),
-                )
-            )
-            for affected, stated in session.execute(query):
-                severity = Severity(affected.severity)
-                matches.append(
-                    AffectedMatch(
-                        advisory_id=affected.advisory_id,
-                        feed=affected.feed,
-                        source=stated.source,
-                        aliases=tuple(stated.aliases),
-                        ecosystem=affected.ecosystem,
-                        release=affected.release,
-                        package=affected.package,
-                        status=Status(affected.status),
-                        fixed_version=affected.fixed_version,
-                        events=_events(affected.events),
-                        severity=severity if severity is not Severity.UNKNOWN else Severity(stated.severity),
-                        cvss_score=stated.cvss,
-                    )
-                )
-    matches.sort(key=lambda m: (m.package, m.advisory_id, m.feed))
-    return matches
+    ecosystem = ecosystem.lower()
+    events_of = _EventDecoder()
+    entries = []
+    for start in range(0, len(names), _NAMES_PER_QUERY):
+        query = _AFFECTED_QUERY.where(
+            AffectedRow.ecosystem == ecosystem,
+            AffectedRow.release == release,
+            AffectedRow.package.in_(names[start : start + _NAMES_PER_QUERY]),
+        )
+        for advisory_id, feed, package, status, fixed_version, events, severity in connection.execute(query).all():
+            entries.append(AffectedEntry(advisory_id, feed, package, _STATUSES[status], fixed_version,
+                                         events_of(events), _SEVERITIES[severity]))
+    entries.sort(key=lambda e: (e.package, e.advisory_id, e.feed))
+    return entries
+
+
+# Columns, not ORM entities: building an entity per row cost ten times what the query costs. The
+# events come as the stored JSON text (CAST, so that no driver decodes them): _EventDecoder decodes
+# each distinct text once.
+_AFFECTED_QUERY = select(
+    AffectedRow.advisory_id, AffectedRow.feed, AffectedRow.package, AffectedRow.status, AffectedRow.fixed_version,
+    cast(AffectedRow.events, Text), AffectedRow.severity,
+)
+_STATUSES = {status.value: status for status in Status}
+_SEVERITIES = {severity.value: severity for severity in Severity}
+
+
+def advisory_fields(connection: Connection, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], AdvisoryFields]:
+    """The AdvisoryFields of each (feed, advisory id) of ``keys`` that is stored, read by primary key."""
+    by_feed: dict[str, list[str]] = {}
+    for feed, advisory_id in set(keys):
+        by_feed.setdefault(feed, []).append(advisory_id)
+    fields = {}
+    for feed, ids in by_feed.items():
+        ids.sort()
+        for start in range(0, len(ids), _NAMES_PER_QUERY):
+            query = select(AdvisoryRow.id, AdvisoryRow.source, AdvisoryRow.aliases, AdvisoryRow.severity,
+                           AdvisoryRow.cvss).where(AdvisoryRow.feed == feed,
+                                                   AdvisoryRow.id.in_(ids[start : start + _NAMES_PER_QUERY]))
+            for advisory_id, source, aliases, severity, cvss in connection.execute(query):
+                fields[(feed, advisory_id)] = AdvisoryFields(source, tuple(aliases), _SEVERITIES[severity], cvss)
+    return fields
+
+
+def linked_ids(connection: Connection, advisory_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """For each of ``advisory_ids`` that is not a CVE, the ids it is stored as linked to (aliases and
+    OSV upstream ids, in any feed), sorted; ids linked to nothing are left out."""
+    wanted = sorted({i for i in advisory_ids if not i.startswith("CVE-")})
+    linked: dict[str, set[str]] = {}
+    # By (feed, advisory id), the alias table's index: by id alone, every look-up scanned the table.
+    # Every feed's rows are written with its state row, so the state rows name every feed.
+    feeds = sorted(connection.scalars(select(FeedStateRow.name)))
+    for start in range(0, len(wanted), _NAMES_PER_QUERY):
+        rows = connection.execute(select(AliasRow.advisory_id, AliasRow.alias)
+                                  .where(AliasRow.feed.in_(feeds),
+                                         AliasRow.advisory_id.in_(wanted[start : start + _NAMES_PER_QUERY])))
+        for advisory_id, alias in rows:
+            linked.setdefault(advisory_id, set()).add(alias)
+    return {advisory_id: tuple(sorted(ids)) for advisory_id, ids in linked.items()}
+
+
+def kev_and_epss(connection: Connection, cves: Iterable[str]) -> tuple[set[str], dict[str, float]]:
+    """The CVEs among ``cves`` in any KEV catalog, and the EPSS score of each scored one (the highest
+    when several feeds score it)."""
+    wanted = sorted(set(cves))
+    listed: set[str] = set()
+    scores: dict[str, float] = {}
+    for start in range(0, len(wanted), _NAMES_PER_QUERY):
+        chunk = wanted[start : start + _NAMES_PER_QUERY]
+        listed.update(connection.scalars(select(KevRow.cve).where(KevRow.cve.in_(chunk))))
+        for cve, score in connection.execute(select(EpssRow.cve, EpssRow.score).where(EpssRow.cve.in_(chunk))):
+            scores[cve] = max(score, scores.get(cve, score))
+    return listed, scores
+
+
+def store_token(connection: Connection) -> tuple[tuple[Any, ...], ...]:
+    """A value that changes whenever any feed's stored rows change: one small query of a few rows.
+
+    It is each feed's ``FeedChangeRow`` (generation and random stamp, written in the transaction that
+    replaces the feed's rows), together with its state row's last change time and counts, which
+    also cover a copy written by a patchpipe older than the change rows. Equal tokens from one
+    database mean equal feed data. Tokens of two databases say nothing about each other: whoever
+    keeps data by token keeps it per engine.
+    """
+    return tuple(tuple(row) for row in connection.execute(_TOKEN_QUERY))
+
+
+_TOKEN_QUERY = (
+    select(FeedStateRow.name, FeedStateRow.last_changed, FeedStateRow.advisories, FeedStateRow.affected,
+           FeedStateRow.kev, FeedStateRow.epss, FeedChangeRow.generation, FeedChangeRow.stamp)
+    .outerjoin(FeedChangeRow, FeedChangeRow.feed == FeedStateRow.name)
+    .order_by(FeedStateRow.name)
+)
+
+
+class _EventDecoder:
+    """Stored events (JSON text) as VersionEvents; a text seen before in this read is not decoded
+    again (one fixed version is often stated by several advisories)."""
+
+    def __init__(self) -> None:
+        self._decoded: dict[str, tuple[VersionEvent, ...]] = {}
+
+    def __call__(self, text: str) -> tuple[VersionEvent, ...]:
+        decoded = self._decoded.get(text)
+        if decoded is None:
+            decoded = self._decoded[text] = tuple(VersionEvent(kind, version) for kind, version in json.loads(text))
+        return decoded
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,26 @@ class FeedStateRow(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class FeedChangeRow(Base):
+    """How many times one feed's data was replaced, and a random stamp of the latest copy.
+
+    Written in the same transaction as the feed's rows (``store.replace_feed_parts``), so a reader
+    that sees the rows of a copy sees its stamp: ``store.store_token`` reads these rows to tell,
+    with one tiny query, whether anything a scan may have kept in memory changed. The stamp is
+    random rather than derived from time or counts: a copy replaced at the same ``at`` with the
+    same row counts, or a database recreated where another was, never repeats an earlier stamp.
+
+    A table of its own, not columns of ``advisory_feed_states``: ``create_schema`` creates missing
+    tables in an existing database, but never adds columns to an existing table.
+    """
+
+    __tablename__ = "advisory_feed_changes"
+
+    feed: Mapped[str] = mapped_column(FEED_NAME, primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer)  # 1 for the first copy, one more for each next
+    stamp: Mapped[str] = mapped_column(String(32))  # random hex, new for every copy
+
+
 class SecurityArchivePackage(Base):
     """The newest version of one binary package in one release's security suite."""
 

@@ -40,35 +40,50 @@ Merging feeds
     the feeds that report it; the status is ``fixed`` if any of them has a fix, else ``affected``
     if any says so, else ``will_not_fix``; the severity is the highest given (an unrated entry with a
     CVSS score is rated by the score). KEV and EPSS are looked up by the finding's CVEs.
+
+Repeated scans
+    What a scan reads and concludes for one (source package, installed version) is kept per process
+    in ``scan.index`` and used again while the store's token is unchanged (the index's doc has the
+    validity rule and the memory bound), and version comparisons are remembered in a bounded LRU:
+    a second scan of the same packages reads one small row set and looks its answers up.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from functools import cmp_to_key
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cmp_to_key, lru_cache
 from typing import Any, Callable
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from patchpipe.advisories.cvss import severity_for_score
 from patchpipe.advisories.records import Severity, Status, VersionEvent
-from patchpipe.advisories.store import SEVERITY_RANK, AffectedMatch, affected_packages
-from patchpipe.advisories.tables import AliasRow, EpssRow, KevRow
+from patchpipe.advisories.store import SEVERITY_RANK, AffectedEntry, AffectedMatch, affected_match, kev_and_epss
 from patchpipe.errors import PatchpipeError
 from patchpipe.packages.inventory import InstalledPackage, Inventory
 from patchpipe.packages.os_release import OsRelease
 from patchpipe.packages.versions import compare
 from patchpipe.scan.findings import Finding
+from patchpipe.scan.index import StoreView, store_view
 
 __all__ = ["advisory_release", "exploit_data", "in_ranges", "match", "version_rules"]
 
 _VERSION_RULES = {"dpkg": "deb", "apk": "apk", "rpm": "rpm"}
 _REPORTED = (Status.FIXED, Status.AFFECTED, Status.WILL_NOT_FIX)
 _STATUS_RANK = {Status.FIXED: 3, Status.AFFECTED: 2, Status.WILL_NOT_FIX: 1}
-_QUERY_CHUNK = 500
+_COMPARISONS_KEPT = 1 << 16
+
+
+@lru_cache(maxsize=_COMPARISONS_KEPT)
+def _compare(rules: str, a: str, b: str) -> int:
+    """``compare``, remembered: a scan compares an installed version with every fixed version its
+    advisories name (tens of thousands), python-debian takes tens of microseconds per comparison,
+    and the same pairs come back in the next scan of any image with the same packages. Versions
+    are plain strings and the order never changes, so a remembered answer is always right; a
+    version that cannot be compared raises, and an exception is never remembered."""
+    return compare(rules, a, b)
 
 
 def advisory_release(os: OsRelease) -> tuple[str, str]:
@@ -111,7 +126,7 @@ def in_ranges(rules: str, version: str, events: Sequence[VersionEvent]) -> bool:
             start = event.version
         elif start is not None and event.kind in ("fixed", "last_affected"):
             if _at_or_after(rules, version, start):
-                order = compare(rules, version, event.version)
+                order = _compare(rules, version, event.version)
                 if order < 0 or (order == 0 and event.kind == "last_affected"):
                     return True
             start = None
@@ -119,7 +134,7 @@ def in_ranges(rules: str, version: str, events: Sequence[VersionEvent]) -> bool:
 
 
 def _at_or_after(rules: str, version: str, start: str) -> bool:
-    return start == "0" or compare(rules, version, start) >= 0
+    return start == "0" or _compare(rules, version, start) >= 0
 
 
 @dataclass(frozen=True)
@@ -138,53 +153,94 @@ def match(engine: Engine, inventory: Inventory) -> list[Finding]:
     by_source: dict[tuple[str, str], list[InstalledPackage]] = defaultdict(list)
     for package in inventory.packages:
         by_source[(package.source_name, package.source_version)].append(package)
-    entries: dict[str, list[AffectedMatch]] = defaultdict(list)
-    for entry in affected_packages(engine, ecosystem, release, {name for name, _ in by_source}):
-        entries[entry.package].append(entry)
-
-    grouped: list[tuple[str, str, list[_Report]]] = []
-    for (source, source_version), _ in by_source.items():
-        reports = [r for e in entries.get(source, ()) if (r := _report(rules, source_version, e)) is not None]
-        if reports:
-            grouped.append((source, source_version, reports))
-    linked = _linked_ids(engine, {r.entry.advisory_id for _, _, reports in grouped for r in reports})
-    merged = [(source, version, vulnerability)
-              for source, version, reports in grouped
-              for vulnerability in _merge(rules, reports, linked)]
-    cves = {i for _, _, v in merged for i in v.ids if i.startswith("CVE-")}
-    kev, epss = exploit_data(engine, cves)
+    with store_view(engine, ecosystem, release) as view:
+        found = _vulnerabilities(view, rules, list(by_source))
 
     findings = []
-    for source, source_version, vulnerability in merged:
-        cve_ids = [i for i in vulnerability.ids if i.startswith("CVE-")]
-        score = max((epss[c] for c in cve_ids if c in epss), default=None)
-        for package in by_source[(source, source_version)]:
-            findings.append(Finding(
-                id=vulnerability.id, aliases=vulnerability.aliases, package=package.name, source_package=source,
-                installed=package.version, fixed=vulnerability.fixed, status=vulnerability.status,
-                severity=vulnerability.severity, kev=any(c in kev for c in cve_ids), epss=score,
-                feeds=vulnerability.feeds,
-            ))
+    for (source, source_version), packages in by_source.items():
+        for vulnerability in found[(source, source_version)]:
+            for package in packages:
+                findings.append(Finding(
+                    id=vulnerability.id, aliases=vulnerability.aliases, package=package.name, source_package=source,
+                    installed=package.version, fixed=vulnerability.fixed, status=vulnerability.status,
+                    severity=vulnerability.severity, kev=vulnerability.kev, epss=vulnerability.epss,
+                    feeds=vulnerability.feeds,
+                ))
     findings.sort(key=lambda f: (f.package, f.id))
     return findings
 
 
-def _report(rules: str, installed: str, entry: AffectedMatch) -> _Report | None:
-    if entry.status not in _REPORTED:
-        return None
+def _vulnerabilities(view: StoreView, rules: str,
+                     sources: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[_Vulnerability, ...]]:
+    """The merged vulnerabilities of each (source package, installed source version).
+
+    What only depends on the store's rows and ``rules`` is kept in the view's ``results``: the
+    index drops it with everything else when the store changes.
+    """
+    found: dict[tuple[str, str], tuple[_Vulnerability, ...]] = {}
+    missing = []
+    for source in sources:
+        kept = view.results.get((rules, *source))
+        if kept is None:
+            missing.append(source)
+        else:
+            found[source] = kept
+    if not missing:
+        return found
+
+    entries = view.entries({name for name, _ in missing})
+    judged = [(source, [(entry, verdict) for entry in entries[source[0]]
+                        if (verdict := _judged(rules, source[1], entry)) is not None])
+              for source in missing]
+    stated = view.advisory_fields({(entry.feed, entry.advisory_id) for _, verdicts in judged for entry, _ in verdicts})
+    ecosystem, release = view.slice.ecosystem, view.slice.release
+    grouped = []
+    for source, verdicts in judged:
+        reports = [_Report(affected_match(entry, fields, ecosystem, release), *verdict)
+                   for entry, verdict in verdicts
+                   if (fields := stated[(entry.feed, entry.advisory_id)]) is not None]  # always: one transaction
+        grouped.append((source, reports))
+    linked = view.linked({r.entry.advisory_id for _, reports in grouped for r in reports})
+    merged = [(source, _merge(rules, reports, linked)) for source, reports in grouped]
+    kev, epss = view.kev_and_epss({i for _, vulnerabilities in merged for v in vulnerabilities
+                                   for i in v.ids if i.startswith("CVE-")})
+    for source, vulnerabilities in merged:
+        rated = tuple(_exploited(v, kev, epss) for v in vulnerabilities)
+        view.results.put((rules, *source), rated)
+        found[source] = rated
+    return found
+
+
+def _exploited(vulnerability: _Vulnerability, kev: dict[str, bool],
+               epss: dict[str, float | None]) -> _Vulnerability:
+    cves = [i for i in vulnerability.ids if i.startswith("CVE-")]
+    return replace(vulnerability, kev=any(kev[c] for c in cves),
+                   epss=max((score for c in cves if (score := epss[c]) is not None), default=None))
+
+
+def _judged(rules: str, installed: str, entry: AffectedEntry) -> tuple[Status, str | None] | None:
     try:
-        if entry.events:
-            if not in_ranges(rules, installed, entry.events):
-                return None
-            fixed = entry.fixed_version or _next_fix(rules, installed, entry.events)
-            return _Report(entry, Status.FIXED if fixed else _unfixed(entry.status), fixed)
-        if entry.status is Status.FIXED:
-            if entry.fixed_version is None or compare(rules, installed, entry.fixed_version) >= 0:
-                return None
-            return _Report(entry, Status.FIXED, entry.fixed_version)
+        return _verdict(rules, installed, entry.status, entry.fixed_version, entry.events)
     except PatchpipeError as error:
         raise PatchpipeError(f"advisory {entry.advisory_id} (feed {entry.feed}) for {entry.package}: {error}") from None
-    return _Report(entry, entry.status, None)
+
+
+def _verdict(rules: str, installed: str, status: Status, fixed_version: str | None,
+             events: Sequence[VersionEvent]) -> tuple[Status, str | None] | None:
+    """(status, fixed version) to report for an entry about the installed source version; None when
+    the entry does not report it vulnerable (see the module doc)."""
+    if status not in _REPORTED:
+        return None
+    if events:
+        if not in_ranges(rules, installed, events):
+            return None
+        fixed = fixed_version or _next_fix(rules, installed, events)
+        return (Status.FIXED if fixed else _unfixed(status), fixed)
+    if status is Status.FIXED:
+        if fixed_version is None or _compare(rules, installed, fixed_version) >= 0:
+            return None
+        return (Status.FIXED, fixed_version)
+    return (status, None)
 
 
 def _unfixed(status: Status) -> Status:
@@ -192,12 +248,12 @@ def _unfixed(status: Status) -> Status:
 
 
 def _next_fix(rules: str, installed: str, events: Sequence[VersionEvent]) -> str | None:
-    fixes = [e.version for e in events if e.kind == "fixed" and compare(rules, installed, e.version) < 0]
+    fixes = [e.version for e in events if e.kind == "fixed" and _compare(rules, installed, e.version) < 0]
     return min(fixes, key=_sort_key(rules), default=None)
 
 
 def _sort_key(rules: str) -> Callable[[str], Any]:
-    return cmp_to_key(lambda a, b: compare(rules, a, b))
+    return cmp_to_key(lambda a, b: _compare(rules, a, b))
 
 
 @dataclass(frozen=True)
@@ -208,6 +264,8 @@ class _Vulnerability:
     fixed: str | None
     severity: Severity
     feeds: tuple[str, ...]
+    kev: bool = False  # any of its CVEs in KEV
+    epss: float | None = None  # the highest EPSS score of its CVEs
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -256,28 +314,7 @@ def _severity(entry: AffectedMatch) -> Severity:
     return entry.severity
 
 
-def _linked_ids(engine: Engine, advisory_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
-    """For each non-CVE advisory id, the ids it is stored as linked to (aliases and OSV upstream ids)."""
-    wanted = sorted(i for i in advisory_ids if not i.startswith("CVE-"))
-    linked: dict[str, set[str]] = defaultdict(set)
-    with Session(engine) as session:
-        for start in range(0, len(wanted), _QUERY_CHUNK):
-            rows = session.execute(select(AliasRow.advisory_id, AliasRow.alias)
-                                   .where(AliasRow.advisory_id.in_(wanted[start:start + _QUERY_CHUNK])))
-            for advisory_id, alias in rows:
-                linked[advisory_id].add(alias)
-    return {advisory_id: tuple(sorted(ids)) for advisory_id, ids in linked.items()}
-
-
 def exploit_data(engine: Engine, cves: set[str]) -> tuple[set[str], dict[str, float]]:
     """The CVEs among ``cves`` in the KEV catalog, and the EPSS score of each scored one."""
-    wanted = sorted(cves)
-    kev: set[str] = set()
-    epss: dict[str, float] = {}
-    with Session(engine) as session:
-        for start in range(0, len(wanted), _QUERY_CHUNK):
-            chunk = wanted[start:start + _QUERY_CHUNK]
-            kev.update(session.scalars(select(KevRow.cve).where(KevRow.cve.in_(chunk))))
-            for cve, score in session.execute(select(EpssRow.cve, EpssRow.score).where(EpssRow.cve.in_(chunk))):
-                epss[cve] = max(score, epss.get(cve, score))
-    return kev, epss
+    with engine.connect() as connection:
+        return kev_and_epss(connection, cves)
