@@ -4,6 +4,8 @@
   or a SQLite file under AIRFLOW_HOME.
 - ``docker_default`` (optional): the Docker Engine, through the docker provider's DockerHook; without
   it ``DOCKER_HOST`` or the local socket.
+- ``kubernetes_default`` (optional, for ``kubernetes`` deploy targets): the cluster, through the
+  cncf-kubernetes provider's KubernetesHook; without it the default kubeconfig.
 - one connection per private registry, named in the manifest's ``registries`` (login and password).
 """
 
@@ -15,6 +17,7 @@ from airflow.providers.docker.hooks.docker import DockerHook
 from airflow.sdk import BaseHook
 
 from patchpipe import db, settings
+from patchpipe.airflow.kubernetes import kubernetes_deployer
 from patchpipe.errors import PatchpipeError
 from patchpipe.fleet import load_fleet
 from patchpipe.lifecycle.services import Services
@@ -49,6 +52,7 @@ class PatchpipeHook(BaseHook):
             manifest_dir=fleet.manifest_dir,
             engine=engine,
             docker_factory=self._docker_client,
+            kubernetes_factory=kubernetes_deployer,
             credentials=self._registry_credentials(fleet),
             deploy_deadline_seconds=settings.deploy_deadline_seconds(),
         )

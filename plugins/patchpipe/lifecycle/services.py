@@ -22,12 +22,19 @@ class Services:
     manifest_dir: Path
     engine: Engine
     docker_factory: Any  # () -> docker.APIClient; called once, on first use
+    kubernetes_factory: Any = None  # () -> deploy.kubernetes.KubernetesDeployer; called once, on first use
     credentials: dict[str, tuple[str, str]] = field(default_factory=dict)  # registry host -> (user, password)
     deploy_deadline_seconds: float = 600
 
     @cached_property
     def docker(self):
         return self.docker_factory()
+
+    @cached_property
+    def kubernetes(self):
+        if self.kubernetes_factory is None:
+            raise PatchpipeError("the fleet deploys to Kubernetes, but no Kubernetes client is configured")
+        return self.kubernetes_factory()
 
     @cached_property
     def ledger(self) -> Ledger:
