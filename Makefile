@@ -9,10 +9,10 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PATCHPIPE_FLEET ?= $(CURDIR)/include/fleet.yaml
 
-.PHONY: help venv lab-up lab-down lab-status lab-reset demo up test test-unit bench bench-patch bench-advisories constraints clean
+.PHONY: help venv lab-up lab-down lab-status lab-reset demo up test test-unit e2e-k8s bench bench-patch bench-advisories bench-scan constraints clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(BIN)/patchpipe: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,13 +47,22 @@ test-unit: venv ## tests that need nothing but Python
 test: venv lab-up ## every test this machine can run (brings the lab up first)
 	$(BIN)/pytest tests
 
+e2e-k8s: venv ## patch_lifecycle on a Kubernetes cluster (kind; see include/k8s/README.md)
+	bash include/k8s/kind.sh check
+	$(MAKE) lab-up
+	bash include/k8s/kind.sh up
+	PATCHPIPE_K8S_E2E=1 $(BIN)/pytest -m e2e_k8s tests/e2e_k8s
+
 bench-patch: venv lab-up ## patch in place versus a full no-cache rebuild of the vendor image, with ratios
 	$(BIN)/python tests/bench/bench_patch.py
 
 bench-advisories: venv ## ingest a generated 200,000-record OSV archive: rate, peak memory, re-sync of the unchanged feed
 	$(BIN)/python tests/bench/bench_advisories.py
 
-bench: bench-patch bench-advisories ## every benchmark; figures in bench/results.json
+bench-scan: venv lab-up ## scan 400 packages against 200,000 advisories; SBOM of a 200 MB local image
+	$(BIN)/python tests/bench/bench_scan.py
+
+bench: bench-patch bench-advisories bench-scan ## every benchmark; figures in bench/results.json
 
 constraints: ## regenerate constraints.txt from a fresh install of requirements.txt
 	rm -rf /tmp/patchpipe-constraints && $(PYTHON) -m venv /tmp/patchpipe-constraints

@@ -10,11 +10,15 @@ Keeps the fleet in `include/fleet.yaml` (or `$PATCHPIPE_FLEET`) patched, image b
    inventory (packages read from the layers) -> assess (nothing to patch: a recorded no-op) ->
    patch (rebuild from the Dockerfile, or one patch layer) -> verify -> scan (findings before and
    after, the policy gate: a candidate that introduces a blocking finding stops here) -> push ->
-   deploy_staging -> smoke_staging -> promote (production tag + rolling update, by digest) -> smoke_production.
+   deploy_staging -> analyze_staging -> promote (production tag + rolling update, by digest) ->
+   analyze_production. An image with `approval:` in the manifest waits in **approve_production** for
+   an owner's answer in the UI (Required Actions); a rejection or no answer in time leaves the
+   candidate in staging. Each analysis runs the smoke checks, /version and Prometheus metrics (success
+   rate, p99 latency) over a window, Flagger-style, and fails closed when Prometheus cannot answer.
    Beside them, **trivy** scans the candidate with Trivy as a second opinion, when a Trivy image is in
    the registry (`$PATCHPIPE_TRIVY_IMAGE`); otherwise it is skipped, saying so.
-   A failed staging rollout or smoke test rolls staging back and leaves production alone; a failed
-   production rollout rolls production (tag and service) back.
+   A failed staging rollout or analysis rolls staging back and leaves production alone; a failed
+   production rollout or analysis rolls production (tag and service) back.
 4. **record** / **summary**: every stage and every image's outcome goes to the patch ledger.
 
 **When it runs**: in the weekly patch window (cron from `PATCHPIPE_PATCH_WINDOW`), from the UI, and
@@ -32,12 +36,16 @@ import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronDataIntervalTimetable, task_group
 
 from patchpipe.airflow.assets import ADVISORIES
+from patchpipe.airflow.params import run_params
+from patchpipe.airflow.pools import BUILDS, REGISTRY_WRITES
 from patchpipe.airflow.operators import (
+    AnalysisOperator,
     AssessOperator,
     DeployOperator,
     FetchAdvisoriesOperator,
     InventoryOperator,
     PatchOperator,
+    ProductionApprovalOperator,
     PromoteOperator,
     PushOperator,
     RecordOperator,
@@ -45,7 +53,6 @@ from patchpipe.airflow.operators import (
     RollbackProductionOperator,
     ScanOperator,
     SelectTargetsOperator,
-    SmokeTestOperator,
     StartRunOperator,
     SummaryOperator,
     TrivyScanOperator,
@@ -62,7 +69,10 @@ with DAG(
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "platform", "retries": 0},
+    params=run_params(),
+    # At most four images in the same stage at once, so a big fleet cannot starve the workers; the
+    # pools (include/airflow/pools.json) bound builds and registry writes across runs and DAGs.
+    default_args={"owner": "platform", "retries": 0, "max_active_tis_per_dagrun": 4},
     tags=["patchpipe", "patching"],
 ) as dag:
     start = StartRunOperator(task_id="start_run")
@@ -74,12 +84,13 @@ with DAG(
     def refresh_base(name):
         inventory = InventoryOperator(task_id="inventory", image=name)
         plan = AssessOperator(task_id="assess", image=name, inventory=inventory.output)
-        candidate = PatchOperator(task_id="patch", image=name, plan=plan.output)
+        candidate = PatchOperator(task_id="patch", image=name, plan=plan.output, pool=BUILDS)
         verified = VerifyOperator(task_id="verify", image=name, plan=plan.output, inventory=inventory.output,
                                   candidate=candidate.output)
         scanned = ScanOperator(task_id="scan", image=name, inventory=inventory.output, candidate=candidate.output)
-        pushed = PushOperator(task_id="push", image=name, candidate=candidate.output)
-        promoted = PromoteOperator(task_id="promote", image=name, pushed=pushed.output, deploy=False)
+        pushed = PushOperator(task_id="push", image=name, candidate=candidate.output, pool=REGISTRY_WRITES)
+        promoted = PromoteOperator(task_id="promote", image=name, pushed=pushed.output, deploy=False,
+                                   pool=REGISTRY_WRITES)
         verified >> scanned >> pushed
         promoted >> RecordOperator(task_id="record", image=name)
 
@@ -87,17 +98,18 @@ with DAG(
     def patch_image(name):
         inventory = InventoryOperator(task_id="inventory", image=name, trigger_rule="none_failed")
         plan = AssessOperator(task_id="assess", image=name, inventory=inventory.output)
-        candidate = PatchOperator(task_id="patch", image=name, plan=plan.output)
+        candidate = PatchOperator(task_id="patch", image=name, plan=plan.output, pool=BUILDS)
         verified = VerifyOperator(task_id="verify", image=name, plan=plan.output, inventory=inventory.output,
                                   candidate=candidate.output)
         scanned = ScanOperator(task_id="scan", image=name, inventory=inventory.output, candidate=candidate.output)
-        pushed = PushOperator(task_id="push", image=name, candidate=candidate.output)
+        pushed = PushOperator(task_id="push", image=name, candidate=candidate.output, pool=REGISTRY_WRITES)
         staged = DeployOperator(task_id="deploy_staging", image=name, environment="staging", pushed=pushed.output)
-        staging_ok = SmokeTestOperator(task_id="smoke_staging", image=name, environment="staging",
-                                       candidate=candidate.output)
-        promoted = PromoteOperator(task_id="promote", image=name, pushed=pushed.output)
-        production_ok = SmokeTestOperator(task_id="smoke_production", image=name, environment="production",
-                                          candidate=candidate.output)
+        staging_ok = AnalysisOperator(task_id="analyze_staging", image=name, environment="staging",
+                                      candidate=candidate.output)
+        approved = ProductionApprovalOperator(task_id="approve_production", image=name, candidate=candidate.output)
+        promoted = PromoteOperator(task_id="promote", image=name, pushed=pushed.output, pool=REGISTRY_WRITES)
+        production_ok = AnalysisOperator(task_id="analyze_production", image=name, environment="production",
+                                         candidate=candidate.output)
         staging_back = RollbackOperator(task_id="rollback_staging", image=name, environment="staging",
                                         pushed=pushed.output)
         production_back = RollbackProductionOperator(task_id="rollback_production", image=name,
@@ -106,7 +118,7 @@ with DAG(
         record = RecordOperator(task_id="record", image=name)
 
         verified >> trivy >> record
-        verified >> scanned >> pushed >> staged >> staging_ok >> promoted >> production_ok
+        verified >> scanned >> pushed >> staged >> staging_ok >> approved >> promoted >> production_ok
         [staged, staging_ok] >> staging_back
         [promoted, production_ok] >> production_back
         [production_ok, staging_back, production_back] >> record

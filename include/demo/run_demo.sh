@@ -9,6 +9,8 @@ mkdir -p "$AIRFLOW_HOME"
 
 "$BIN/airflow" db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 \
   || { tail -20 "$AIRFLOW_HOME/db-migrate.log"; echo "demo: airflow db migrate failed" >&2; exit 1; }
+"$BIN/airflow" pools import "$REPO_ROOT/include/airflow/pools.json" >/dev/null \
+  || { echo "demo: airflow pools import failed" >&2; exit 1; }
 echo "demo: running patch_lifecycle (Airflow log: $LOG)"
 started=$SECONDS
 if "$BIN/airflow" dags test patch_lifecycle >"$LOG" 2>&1; then status=0; else status=$?; fi

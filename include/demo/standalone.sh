@@ -15,6 +15,7 @@ if [ ! -s "$passwords" ]; then
 fi
 
 airflow db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1
+airflow pools import "$REPO_ROOT/include/airflow/pools.json" >/dev/null
 airflow dags reserialize >"$AIRFLOW_HOME/dags-reserialize.log" 2>&1
 for dag in $(airflow dags list -o json 2>/dev/null | python3 -c 'import json,sys; text=sys.stdin.read(); print(*(d["dag_id"] for d in json.loads(text[text.index("[{"):])))'); do
   airflow dags unpause "$dag" >/dev/null 2>&1 && echo "patchpipe: $dag unpaused"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The patchpipe lab: Docker Engine, two OCI registries, a one-node Swarm, a debootstrapped Debian
-# base image and the demo fleet of include/fleet.yaml, deployed by digest.
+# base image, the demo fleet of include/fleet.yaml deployed by digest, and a Prometheus scraping it
+# (http://127.0.0.1:9090, patchpipe's default PATCHPIPE_PROMETHEUS_URL).
 #
 #   bash include/lab/lab.sh up|down|status|reset      (or: make lab-up | lab-down | lab-status | lab-reset)
 #
@@ -24,6 +25,8 @@ AUTH_PASSWORD=${PATCHPIPE_LAB_AUTH_PASSWORD:-patchpipe-lab}
 ORIGINAL=-lab-original   # suffix of the immutable tags `reset` restores from
 NETWORK=patchpipe-lab    # overlay network of the services and the proxy
 PROXY=patchpipe-lab-proxy
+PROMETHEUS_ADDR=127.0.0.1:9090                           # the metric analysis' default Prometheus
+PROMETHEUS_CONFIG=$REPO_ROOT/include/lab/prometheus.yml   # one job per service below
 
 # Names, tags and ports below must match include/fleet.yaml (tests/integration/test_lab.py checks).
 BASE=base/debian:bookworm
@@ -106,6 +109,7 @@ ensure_packages() {
   have htpasswd || missing+=(apache2-utils)
   have curl || missing+=(curl)
   have debootstrap || [[ -n ${PATCHPIPE_BASE_IMAGE:-} ]] || missing+=(debootstrap)
+  have prometheus || missing+=(prometheus)
   if ((${#missing[@]} == 0)); then log "packages: already installed"; return; fi
   can_apt || die "missing ${missing[*]}: install them (as root on Debian: apt-get install ${missing[*]}) and rerun"
   log "packages: installing ${missing[*]} (log $LAB_DIR/apt.log) ..."
@@ -115,6 +119,11 @@ ensure_packages() {
   if [[ " ${missing[*]} " == *" docker-registry "* ]] && have systemctl && systemctl -q is-active docker-registry 2>/dev/null; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
     log "packages: stopped Debian's docker-registry service (the lab runs its own on $REGISTRY)"
+  fi
+  # Likewise Debian's prometheus unit would take :9090 with its own config.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && have systemctl && systemctl -q is-active prometheus 2>/dev/null; then
+    systemctl disable --now prometheus >/dev/null 2>&1 || true
+    log "packages: stopped Debian's prometheus service (the lab runs its own on $PROMETHEUS_ADDR)"
   fi
   log "packages: installed ${missing[*]}"
 }
@@ -269,6 +278,67 @@ ensure_proxy() {
   log "lab proxy: started ($routes)"
 }
 
+# --- up: Prometheus -----------------------------------------------------------------------------
+# Debian's /usr/bin/prometheus as a background process with include/lab/prometheus.yml: data, pid
+# file and log under $LAB_DIR/prometheus. A changed config is reloaded (SIGHUP), not restarted.
+
+prometheus_running() { [[ $(cat "/proc/$(cat "$LAB_DIR/prometheus/prometheus.pid" 2>/dev/null)/comm" 2>/dev/null) == prometheus ]]; }
+prometheus_ready() { [[ $(http_code "http://$PROMETHEUS_ADDR/-/ready") == 200 ]]; }
+
+# prometheus_value QUERY: the sample value of a one-series instant query, e.g. 1 for up{...}.
+prometheus_value() {
+  curl -fsS -G --max-time 3 "http://$PROMETHEUS_ADDR/api/v1/query" --data-urlencode "query=$1" 2>/dev/null \
+    | sed -n 's/.*"value":\[[^,]*,"\([^"]*\)"\].*/\1/p'
+}
+# scraped SERVICE: Prometheus has scraped SERVICE's /metrics successfully (up == 1).
+scraped() { [[ $(prometheus_value "up{service=\"$1\"}") == 1 ]]; }
+
+ensure_prometheus() {
+  local dir=$LAB_DIR/prometheus bin sum pid line svc image name env port
+  bin=$(command -v prometheus) \
+    || die "prometheus is not installed: apt-get install prometheus (Debian's package; the lab runs its own instance on $PROMETHEUS_ADDR)"
+  mkdir -p "$dir/data"
+  promtool check config "$PROMETHEUS_CONFIG" >"$dir/check.log" 2>&1 \
+    || die "$PROMETHEUS_CONFIG is not a valid Prometheus config; see $dir/check.log"
+  sum=$(sha256sum "$PROMETHEUS_CONFIG" | cut -d' ' -f1)
+  if prometheus_running; then
+    pid=$(cat "$dir/prometheus.pid")
+    if [[ $(cat "$dir/config.sha256" 2>/dev/null) == "$sum" ]]; then
+      log "prometheus $PROMETHEUS_ADDR: already running"
+    else
+      kill -HUP "$pid"
+      printf '%s\n' "$sum" >"$dir/config.sha256"
+      log "prometheus $PROMETHEUS_ADDR: reloaded $PROMETHEUS_CONFIG"
+    fi
+  else
+    [[ $(http_code "http://$PROMETHEUS_ADDR/") == 000 ]] \
+      || die "something else answers on $PROMETHEUS_ADDR (no live lab Prometheus in $dir/prometheus.pid): stop it (Debian's unit: systemctl disable --now prometheus; else find it with: ss -ltnp 'sport = :${PROMETHEUS_ADDR##*:}') and rerun"
+    setsid nohup "$bin" --config.file="$PROMETHEUS_CONFIG" --storage.tsdb.path="$dir/data" \
+      --storage.tsdb.retention.time=7d --web.listen-address="$PROMETHEUS_ADDR" \
+      >>"$dir/prometheus.log" 2>&1 </dev/null 9>&- &
+    echo $! >"$dir/prometheus.pid"
+    printf '%s\n' "$sum" >"$dir/config.sha256"
+    wait_until 30 prometheus_ready || die "prometheus $PROMETHEUS_ADDR is not ready (/-/ready) after 30 s; see $dir/prometheus.log"
+    log "prometheus $PROMETHEUS_ADDR: started ($bin, data $dir/data, log $dir/prometheus.log)"
+  fi
+  for line in "${SERVICES[@]}"; do
+    read -r svc image name env port <<<"$line"
+    wait_until 30 scraped "$svc" \
+      || die "prometheus has not scraped $svc (http://127.0.0.1:$port/metrics) within 30 s; see http://$PROMETHEUS_ADDR/targets and $dir/prometheus.log"
+  done
+  log "prometheus: scrapes all ${#SERVICES[@]} services every 2 s"
+}
+
+stop_prometheus() {
+  local dir=$LAB_DIR/prometheus pid
+  if ! prometheus_running; then log "prometheus $PROMETHEUS_ADDR: already stopped"; return; fi
+  pid=$(cat "$dir/prometheus.pid")
+  kill "$pid"
+  wait_until 30 pid_gone "$pid" || die "prometheus (pid $pid) did not stop within 30 s"
+  rm -f "$dir/prometheus.pid"
+  log "prometheus $PROMETHEUS_ADDR: stopped (data kept in $dir/data)"
+}
+
 # --- up: base image ------------------------------------------------------------------------------
 
 # configure_rootfs DIR: apt sources and clean-ups as in the official debian image; no upgrade, on
@@ -364,9 +434,18 @@ ensure_services() {
   local line svc image name env port digest
   for line in "${SERVICES[@]}"; do
     read -r svc image name env port <<<"$line"
-    if docker service inspect "$svc" >/dev/null 2>&1; then log "service $svc: already present"; continue; fi
+    if docker service inspect "$svc" >/dev/null 2>&1; then
+      # Older labs created the services without DEMO_ENVIRONMENT (what DEMO_FAULT_ENVIRONMENT compares to).
+      if ! docker service inspect "$svc" --format '{{json .Spec.TaskTemplate.ContainerSpec.Env}}' | grep -q DEMO_ENVIRONMENT; then
+        docker service update --detach --quiet --env-add "DEMO_ENVIRONMENT=$env" "$svc" >/dev/null
+        log "service $svc: DEMO_ENVIRONMENT=$env added"
+      else
+        log "service $svc: already present"
+      fi
+      continue
+    fi
     digest=$(reg_digest "${image%%:*}" "${image##*:}") || die "$REGISTRY/$image is not in the registry: run make lab-up"
-    docker service create --detach --quiet --name "$svc" --replicas 1 \
+    docker service create --detach --quiet --name "$svc" --replicas 1 --env "DEMO_ENVIRONMENT=$env" \
       --network "$NETWORK" --endpoint-mode dnsrr \
       --label "patchpipe.image=$name" --label "patchpipe.env=$env" \
       --update-order start-first --update-parallelism 1 --update-failure-action rollback --update-monitor 5s \
@@ -397,6 +476,7 @@ summary() {
     read -r svc image name env port <<<"$line"
     log "    $(printf '%-22s' "$svc") http://127.0.0.1:$port  ($REGISTRY/$image)"
   done
+  log "  prometheus     http://$PROMETHEUS_ADDR (scrapes the services; PATCHPIPE_PROMETHEUS_URL, data $LAB_DIR/prometheus/data)"
 }
 
 cmd_up() {
@@ -414,6 +494,7 @@ cmd_up() {
   ensure_proxy
   ensure_services
   wait_services
+  ensure_prometheus
   summary
 }
 
@@ -432,6 +513,7 @@ cmd_down() {
   if docker rm -f "$PROXY" >/dev/null 2>&1; then log "lab proxy: removed"; else log "lab proxy: already absent"; fi
   stop_registry registry "$LAB_DIR/registry" 5000
   stop_registry "auth registry" "$LAB_DIR/registry-auth" 5001
+  stop_prometheus
   log "docker and swarm: left running; caches kept in $CACHE"
 }
 
@@ -459,6 +541,21 @@ cmd_status() {
   if [[ $(docker inspect -f '{{.State.Running}}' "$PROXY" 2>/dev/null) == true ]]
   then report "lab proxy" ok "running ($(docker inspect -f '{{index .Config.Labels "patchpipe.lab.routes"}}' "$PROXY"))"
   else report "lab proxy" bad "container $PROXY is not running"; fi
+
+  local scraped_count=0 total=${#SERVICES[@]}
+  if prometheus_ready; then
+    for line in "${SERVICES[@]}"; do
+      read -r svc image name env port <<<"$line"
+      scraped "$svc" && scraped_count=$((scraped_count + 1))
+    done
+    if ((scraped_count == total)); then
+      report "prometheus $PROMETHEUS_ADDR" ok "ready (pid $(cat "$LAB_DIR/prometheus/prometheus.pid" 2>/dev/null || echo '?')), $scraped_count/$total services scraped"
+    else
+      report "prometheus $PROMETHEUS_ADDR" bad "ready, but only $scraped_count/$total services scraped (see http://$PROMETHEUS_ADDR/targets)"
+    fi
+  else
+    report "prometheus $PROMETHEUS_ADDR" bad "/-/ready does not answer 200 (log $LAB_DIR/prometheus/prometheus.log)"
+  fi
 
   for image in $(fleet_images); do
     if [[ $registry_up == no ]]; then

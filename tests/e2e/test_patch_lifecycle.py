@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from support.dag_runs import REPO, make_runner, reset_lab
+from support.load import LoadGenerator
 from patchpipe.fleet import load_fleet
 from patchpipe.images.registry import RegistryClient
 from patchpipe.ledger.models import ImageStatus, StageOutcome
@@ -24,13 +25,27 @@ def all_tags() -> dict[str, list[str]]:
     return {ref.repository: sorted(registry.list_tags(ref.repository)) for ref in refs}
 
 
+ENDPOINTS = [f"{target.url_for('/')}" for image in FLEET.images for target in (image.deploy.staging,
+                                                                                 image.deploy.production)]
+
+
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory):
     reset_lab()
     runner = make_runner(tmp_path_factory.mktemp("airflow"), REPO / "include" / "fleet.yaml")
-    result = runner.run()
+    with LoadGenerator(ENDPOINTS, rate=25) as load:  # users of every environment, through the whole run
+        result = runner.run()
+    result.load = load
     run = runner.ledger().latest_run()
     return runner, result, run
+
+
+def test_zero_downtime_every_request_during_the_run_was_answered(first_run):
+    _, result, _ = first_run
+    print(f"\nload during the run:\n{result.load.report()}")
+    for url, counts in result.load.counts.items():
+        assert result.load.rate(url) >= 20, result.load.report()
+        assert counts.failed == 0, result.load.report()
 
 
 def test_the_run_succeeds(first_run):
@@ -55,8 +70,8 @@ def test_every_stage_is_in_the_ledger(first_run):
     runner, _, run = first_run
     stages = {(s.image, s.stage): s.outcome for s in runner.ledger().stage_results(run.run_id)}
     for image in ("demo-web", "vendor-app"):
-        for stage in ("inventory", "assess", "patch", "verify", "scan", "push", "deploy_staging", "smoke_staging",
-                      "promote", "smoke_production", "record"):
+        for stage in ("inventory", "assess", "patch", "verify", "scan", "push", "deploy_staging", "analyze_staging",
+                      "promote", "analyze_production", "record"):
             assert stages[(image, stage)] == StageOutcome.SUCCESS, (image, stage)
         assert (image, "rollback_staging") not in stages  # never triggered: nothing failed
         assert (image, "rollback_production") not in stages

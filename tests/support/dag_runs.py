@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,11 +19,13 @@ class AirflowRunner:
     home: Path
     env: dict
 
-    def run(self, dag_id: str = "patch_lifecycle", timeout: int = 1800) -> subprocess.CompletedProcess:
+    def run(self, dag_id: str = "patch_lifecycle", timeout: int = 1800, conf: dict | None = None
+            ) -> subprocess.CompletedProcess:
+        """``airflow dags test``; ``conf`` is the run's conf, which sets its Params as the trigger form does."""
         log = self.home / f"{dag_id}-{len(list(self.home.glob('*.log')))}.log"
+        command = [str(BIN / "airflow"), "dags", "test", dag_id, *(["--conf", json.dumps(conf)] if conf else [])]
         with open(log, "w") as out:
-            result = subprocess.run([str(BIN / "airflow"), "dags", "test", dag_id], env=self.env,
-                                    stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+            result = subprocess.run(command, env=self.env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
         result.log = log
         return result
 
@@ -46,6 +49,8 @@ def make_runner(home: Path, fleet: Path) -> AirflowRunner:
         "PATCHPIPE_DEPLOY_DEADLINE": "180",
     }
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
+    subprocess.run([str(BIN / "airflow"), "pools", "import", str(REPO / "include" / "airflow" / "pools.json")],
+                   env=env, check=True, capture_output=True, timeout=120)
     return AirflowRunner(home, env)
 
 

@@ -176,7 +176,7 @@ def test_ledger_summary_exits_1_when_an_image_failed(tmp_path: Path) -> None:
 def test_ledger_summary_exits_1_when_an_image_was_rolled_back(tmp_path: Path) -> None:
     ledger, url = ledger_at(tmp_path)
     start(ledger, "r1")
-    ledger.record_image("r1", "demo-web", kind="rebuild", status="rolled_back", failure_stage="smoke_production",
+    ledger.record_image("r1", "demo-web", kind="rebuild", status="rolled_back", failure_stage="analyze_production",
                         failure_reason="healthz: status 502, expected 200")
     assert summarise(url).returncode == 1
 

@@ -55,8 +55,8 @@ def test_every_dag_is_documented(dagbag):
 
 def test_lifecycle_reads_in_order(dagbag):
     dag = dagbag.dags["patch_lifecycle"]
-    order = ["inventory", "assess", "patch", "verify", "scan", "push", "deploy_staging", "smoke_staging",
-             "promote", "smoke_production"]
+    order = ["inventory", "assess", "patch", "verify", "scan", "push", "deploy_staging", "analyze_staging",
+             "promote", "analyze_production"]
     for upstream, downstream in zip(order, order[1:]):
         task = dag.get_task(f"patch_image.{upstream}")
         assert f"patch_image.{downstream}" in task.get_flat_relative_ids(upstream=False), (upstream, downstream)

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ValidationError
 
 from patchpipe import fleet as fleet_module
 from patchpipe.errors import ImageReferenceError, ManifestError, PatchpipeError
-from patchpipe.fleet import DeployTarget, Fleet, IgnoreEntry, Policy, load_fleet, parse_fleet
+from patchpipe.fleet import Analysis, DeployTarget, Fleet, IgnoreEntry, MetricCheck, Policy, load_fleet, parse_fleet
+from patchpipe.fleet.models import DEFAULT_METRICS
 from patchpipe.images.reference import ImageReference, parse_reference
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -336,6 +337,9 @@ BROKEN: list[tuple[str, Mutation, list[str]]] = [
     ("version as text", _set("version", "1"), ["version: must be 1 (got '1')"]),
     ("no images", _delete("images"), ["images: field required"]),
     ("image not a mapping", _set("images.1", "app"), ["images[1]: must be a mapping (got 'app')"]),
+    ("approval timeout not positive", _set("images.0.approval", {"timeout_minutes": 0}),
+     ["images[0].approval.timeout_minutes: must be greater than 0 (got 0)"]),
+    ("approval typo", _set("images.0.approval", {"timeout": 5}), ["images[0].approval.timeout: unknown key"]),
     (
         "mirror not a URL",
         _set("advisories", {"debian_security_mirror": "deb.debian.org"}),
@@ -511,8 +515,8 @@ MODELS = [
 
 def test_every_model_is_covered() -> None:
     assert {model.__name__ for model in MODELS} == {
-        "AdvisorySettings", "Base", "BuildSpec", "Defaults", "DeployTarget", "Deployments",
-        "Fleet", "FleetImage", "IgnoreEntry", "KubernetesTarget", "Policy", "SmokeCheck",
+        "AdvisorySettings", "Analysis", "Approval", "Base", "BuildSpec", "Defaults", "DeployTarget", "Deployments",
+        "Fleet", "FleetImage", "IgnoreEntry", "KubernetesTarget", "MetricCheck", "Policy", "SmokeCheck",
     }  # fmt: skip
 
 
@@ -584,3 +588,165 @@ def test_a_policy_file_is_read_like_the_manifest(tmp_path: Path) -> None:
         assert raised.value.source == str(path)
     with pytest.raises(PatchpipeError, match="policy file not found: .*nope.yaml"):
         load_policy(tmp_path / "nope.yaml")
+
+
+# --- post-deploy analysis ------------------------------------------------------------------------
+
+
+def with_analysis(defaults: dict[str, Any] | None = None, web: dict[str, Any] | None = None) -> str:
+    data = valid_data()
+    if defaults is not None:
+        data["defaults"]["analysis"] = defaults
+    if web is not None:
+        data["images"][0]["analysis"] = web
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def test_demo_analysis_is_flaggers_defaults(demo: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PATCHPIPE_PROMETHEUS_URL", raising=False)
+    for name in demo.image_names:
+        analysis = demo.analysis_for(name)
+        assert (analysis.interval_seconds, analysis.iterations, analysis.failure_threshold) == (5, 6, 2)
+        assert analysis.window_seconds == 30
+        assert analysis.prometheus_url == "http://127.0.0.1:9090"
+        assert [(m.name, m.min, m.max) for m in analysis.active_metrics] == [
+            ("request-success-rate", 99, None), ("request-duration", None, 500)]
+    assert demo.image("demo-web").smoke[0].max_latency_ms is None
+
+
+def test_analysis_defaults_without_any_analysis_block() -> None:
+    analysis = parse_fleet(VALID).analysis_for("web", environ={})
+    assert analysis == Analysis(metrics=list(DEFAULT_METRICS), prometheus_url="http://127.0.0.1:9090")
+
+
+def test_the_prometheus_url_comes_from_the_manifest_else_the_environment() -> None:
+    env = {"PATCHPIPE_PROMETHEUS_URL": "http://prometheus.example.org:9090"}
+    assert parse_fleet(VALID).analysis_for("web", environ=env).prometheus_url == "http://prometheus.example.org:9090"
+    fleet = parse_fleet(with_analysis({"prometheus_url": "http://fleet:9090"}, {"prometheus_url": "http://web:9090"}))
+    assert fleet.analysis_for("web", environ=env).prometheus_url == "http://web:9090"
+    assert fleet.analysis_for("app", environ=env).prometheus_url == "http://fleet:9090"
+
+
+def test_an_image_analysis_merges_over_the_defaults_and_metrics_by_name() -> None:
+    fleet = parse_fleet(with_analysis(
+        {"interval_seconds": 10, "iterations": 12, "metrics": [
+            {"name": "request-success-rate", "min": 95},
+            {"name": "error-budget", "query": 'sum(slo_errors{service="{service}"})', "max": 3}]},
+        {"iterations": 3, "failure_threshold": 1, "metrics": [
+            {"name": "request-duration", "max": 800},
+            {"name": "error-budget", "enabled": False},
+            {"name": "queue-depth", "query": 'max(queue_depth{image="{image}", environment="{environment}"})', "max": 100}]},
+    ))
+    web, app = fleet.analysis_for("web", environ={}), fleet.analysis_for("app", environ={})
+    assert (web.interval_seconds, web.iterations, web.failure_threshold, web.window_seconds) == (10, 3, 1, 30)
+    assert (app.interval_seconds, app.iterations, app.failure_threshold) == (10, 12, 2)
+    assert [(m.name, m.min, m.max) for m in web.active_metrics] == [
+        ("request-success-rate", 95, None), ("request-duration", None, 800), ("queue-depth", None, 100)]
+    assert [(m.name, m.min, m.max) for m in app.active_metrics] == [
+        ("request-success-rate", 95, None), ("request-duration", None, 500), ("error-budget", None, 3)]
+    assert web.metrics[1].query == DEFAULT_METRICS[1].query  # only the bound was overridden
+    assert web.query_range == "30s" and Analysis(interval_seconds=45).query_range == "45s"
+
+
+ANALYSIS_BROKEN: list[tuple[str, str, list[str]]] = [
+    (
+        "unknown placeholder",
+        with_analysis(web={"metrics": [{"name": "m", "query": 'up{service="{servce}"}', "min": 1}]}),
+        ["images[0].analysis.metrics[0].query: unknown placeholder {servce}; a query may use {service}, {image}, "
+         "{environment}, {interval}"],
+    ),
+    (
+        "Jinja braces",
+        with_analysis({"metrics": [{"name": "m", "query": 'up{service="{{ service }}"}', "min": 1}]}),
+        ["defaults.analysis.metrics[0].query: write placeholders in single braces, {service}, not {{ service }}"],
+    ),
+    (
+        "a new metric without a query",
+        with_analysis(web={"metrics": [{"name": "latency", "max": 3}]}),
+        ["images[0].analysis.metrics[0].query: field required: no inherited metric named 'latency' "
+         "(built in: request-success-rate, request-duration)"],
+    ),
+    (
+        "a metric without a bound",
+        with_analysis({"metrics": [{"name": "m", "query": "sum(up)"}]}),
+        ["defaults.analysis.metrics[0]: needs min or max: a bound the value must stay within"],
+    ),
+    (
+        "min above max",
+        with_analysis(web={"metrics": [{"name": "m", "query": "sum(up)", "min": 2, "max": 1}]}),
+        ["images[0].analysis.metrics[0]: min 2 is above max 1: no value could pass"],
+    ),
+    (
+        "an override that crosses the inherited bound",
+        with_analysis(web={"metrics": [{"name": "request-success-rate", "max": 50}]}),
+        ["images[0].analysis.metrics[0]: min 99 is above max 50: no value could pass"],
+    ),
+    (
+        "threshold above iterations in one block",
+        with_analysis({"iterations": 3, "failure_threshold": 4}),
+        ["defaults.analysis: failure_threshold 4 is more than iterations 3: the analysis could never fail"],
+    ),
+    (
+        "threshold above inherited iterations",
+        with_analysis({"iterations": 3}, {"failure_threshold": 5}),
+        ["images[0].analysis.failure_threshold: failure_threshold 5 is more than iterations 3: the analysis could "
+         "never fail"],
+    ),
+    (
+        "metric names repeat",
+        with_analysis(web={"metrics": [{"name": "request-duration", "max": 1}, {"name": "request-duration", "max": 2}]}),
+        ["images[0].analysis.metrics: metric name 'request-duration' is used twice"],
+    ),
+    (
+        "zero interval and iterations",
+        with_analysis({"interval_seconds": 0, "iterations": 0}),
+        ["defaults.analysis.interval_seconds: must be greater than 0 (got 0)",
+         "defaults.analysis.iterations: must be at least 1 (got 0)"],
+    ),
+    ("typo'd analysis key", with_analysis(web={"treshold": 2}), ["images[0].analysis.treshold: unknown key"]),
+    (
+        "prometheus_url not a URL",
+        with_analysis({"prometheus_url": "127.0.0.1:9090"}),
+        ["defaults.analysis.prometheus_url: must be an http:// or https:// URL (got '127.0.0.1:9090')"],
+    ),
+    (
+        "metric name not a DNS label",
+        with_analysis(web={"metrics": [{"name": "Request_Rate", "query": "sum(up)", "min": 1}]}),
+        ["images[0].analysis.metrics[0].name: must be lowercase letters, digits and '-', start and end with a letter "
+         "or digit, at most 63 characters (got 'Request_Rate')"],
+    ),
+    (
+        "smoke latency bound not positive",
+        yaml.safe_dump({**valid_data(), "images": [{**valid_data()["images"][0], "smoke": [
+            {"name": "healthz", "path": "/healthz", "max_latency_ms": -5}]}, valid_data()["images"][1]]}),
+        ["images[0].smoke[0].max_latency_ms: must be greater than 0 (got -5)"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [case[1:] for case in ANALYSIS_BROKEN], ids=[c[0] for c in ANALYSIS_BROKEN])
+def test_broken_analysis_reports_the_exact_path_and_message(text: str, expected: list[str]) -> None:
+    assert problems_of(text) == expected
+
+
+def test_a_disabled_metric_needs_neither_query_nor_bound() -> None:
+    fleet = parse_fleet(with_analysis(web={"metrics": [{"name": "request-duration", "enabled": False},
+                                                       {"name": "never-defined", "enabled": False}]}))
+    assert [m.name for m in fleet.analysis_for("web", environ={}).active_metrics] == ["request-success-rate"]
+
+
+def test_a_query_keeps_promql_braces_and_fills_placeholders() -> None:
+    metric = MetricCheck(name="m", query='sum(rate(x{service="{service}",env=~"{ environment }"}[{interval}])) by (le)',
+                         max=1)
+    assert metric.render(service="web-staging", image="web", environment="staging", interval="30s") == (
+        'sum(rate(x{service="web-staging",env=~"staging"}[30s])) by (le)')
+    assert (metric.judge(1), metric.judge(1.5), metric.judge(float("nan"))) == ("", "1.5 > max 1", "no value (NaN)")
+    assert (metric.bound, MetricCheck(name="m", query="q", min=1, max=2).bound) == ("<= 1", ">= 1, <= 2")
+
+
+def test_approval_is_asked_only_where_the_manifest_says_so() -> None:
+    data = copy.deepcopy(valid_data())
+    data["images"][0]["approval"] = {}
+    fleet = parse_fleet(yaml.safe_dump(data))
+    assert fleet.images[0].approval.timeout_minutes == 60
+    assert fleet.images[1].approval is None

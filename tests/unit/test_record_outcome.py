@@ -80,13 +80,13 @@ class Stages:
     def through_staging(self) -> "Stages":
         return (self.through_push()
                 .ok("deploy_staging", rollout("demo-web-staging", OLD, NEW))
-                .ok("smoke_staging", [{"name": "healthz", "passed": True}]))
+                .ok("analyze_staging", [{"name": "healthz", "passed": True}]))
 
     def promoted(self) -> "Stages":
         return (self.through_staging()
                 .ok("promote", {"production": PRODUCTION, "digest": NEW,
                                 "rollout": rollout("demo-web-production", OLD, NEW)})
-                .ok("smoke_production", [{"name": "healthz", "passed": True}]))
+                .ok("analyze_production", [{"name": "healthz", "passed": True}]))
 
 
 def rollout(target: str, previous: str, image: str) -> dict:
@@ -122,7 +122,7 @@ def test_the_promoted_digest_wins_over_the_pushed_one(svc) -> None:
     promoted_digest = "sha256:" + "2" * 64  # what promote reported the production tag to point at
     (Stages(svc).through_staging()
      .ok("promote", {"production": PRODUCTION, "digest": promoted_digest, "rollout": {}})
-     .ok("smoke_production", []))
+     .ok("analyze_production", []))
     assert record(svc, RUN, "demo-web")["after_digest"] == promoted_digest
 
 
@@ -161,22 +161,22 @@ def test_a_pushed_candidate_not_yet_promoted_is_patched(svc) -> None:
 
 def test_a_failed_stage_fails_the_image_with_its_error(svc) -> None:
     (Stages(svc).through_push().ok("deploy_staging", rollout("demo-web-staging", OLD, NEW))
-     .fail("smoke_staging", "smoke test of http://127.0.0.1:18081 failed: healthz: status 500, expected 200"))
+     .fail("analyze_staging", "smoke test of http://127.0.0.1:18081 failed: healthz: status 500, expected 200"))
     record(svc, RUN, "demo-web")
     row = stored(svc)
-    assert (row.status, row.failure_stage) == (ImageStatus.FAILED, "smoke_staging")
+    assert (row.status, row.failure_stage) == (ImageStatus.FAILED, "analyze_staging")
     assert row.failure_reason == "smoke test of http://127.0.0.1:18081 failed: healthz: status 500, expected 200"
     assert (row.candidate_tag, row.after_digest) == (CANDIDATE, NEW)
 
 
 def test_a_staging_failure_rolled_back_says_where_staging_went(svc) -> None:
     (Stages(svc).through_push().ok("deploy_staging", rollout("demo-web-staging", OLD, NEW))
-     .fail("smoke_staging", "healthz: status 500, expected 200")
+     .fail("analyze_staging", "healthz: status 500, expected 200")
      .ok("rollback_staging", {"rolled_back": True, **rollout("demo-web-staging", NEW, OLD)})
      .skip("rollback_production", "production is not on the candidate: nothing to roll back"))
     record(svc, RUN, "demo-web")
     row = stored(svc)
-    assert (row.status, row.failure_stage) == (ImageStatus.FAILED, "smoke_staging")
+    assert (row.status, row.failure_stage) == (ImageStatus.FAILED, "analyze_staging")
     assert row.failure_reason == f"healthz: status 500, expected 200 (staging rolled back to {PRODUCTION}@{OLD})"
 
 
@@ -211,13 +211,13 @@ def test_a_failed_verify_keeps_the_candidate_but_has_no_after_digest(svc) -> Non
 def test_a_production_failure_rolled_back_is_rolled_back(svc) -> None:
     (Stages(svc).through_staging()
      .ok("promote", {"production": PRODUCTION, "digest": NEW, "rollout": rollout("demo-web-production", OLD, NEW)})
-     .fail("smoke_production", "healthz: status 502, expected 200")
+     .fail("analyze_production", "healthz: status 502, expected 200")
      .ok("rollback_production", {"rolled_back": True, "tag_restored": True,
                                  **rollout("demo-web-production", NEW, OLD)}))
     record(svc, RUN, "demo-web")
     row = stored(svc)
     assert (row.status, row.failure_stage, row.failure_reason) == (
-        ImageStatus.ROLLED_BACK, "smoke_production", "healthz: status 502, expected 200")
+        ImageStatus.ROLLED_BACK, "analyze_production", "healthz: status 502, expected 200")
 
 
 def test_a_failed_promote_rolled_back_is_rolled_back(svc) -> None:
@@ -232,10 +232,10 @@ def test_a_failed_promote_rolled_back_is_rolled_back(svc) -> None:
 def test_a_production_failure_not_rolled_back_is_failed(svc) -> None:
     (Stages(svc).through_staging()
      .ok("promote", {"production": PRODUCTION, "digest": NEW, "rollout": {}})
-     .fail("smoke_production", "healthz: status 502, expected 200")
+     .fail("analyze_production", "healthz: status 502, expected 200")
      .fail("rollback_production", "registry unreachable"))
     result = record(svc, RUN, "demo-web")
-    assert (result["status"], result["failure_stage"]) == ("failed", "smoke_production")
+    assert (result["status"], result["failure_stage"]) == ("failed", "analyze_production")
 
 
 def test_a_failed_inventory_fails_the_image_with_nothing_else_known(svc) -> None:
@@ -300,7 +300,7 @@ def test_a_rerun_that_promotes_after_an_earlier_production_rollback_is_promoted(
     does not run the second time (its trigger rule is not met), so its old row stays in the ledger."""
     stages = (Stages(svc).through_staging()
               .ok("promote", {"production": PRODUCTION, "digest": NEW, "rollout": {}})
-              .fail("smoke_production", "healthz: status 502, expected 200")
+              .fail("analyze_production", "healthz: status 502, expected 200")
               .ok("rollback_production", {"rolled_back": True, "tag_restored": True}))
     record(svc, RUN, "demo-web")
     assert stored(svc).status == ImageStatus.ROLLED_BACK

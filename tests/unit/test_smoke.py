@@ -14,9 +14,8 @@ import requests
 
 from support.http_server import LocalHTTPServer, closed_port_url, serve_directory
 
-from patchpipe.errors import PatchpipeError
 from patchpipe.fleet import SmokeCheck
-from patchpipe.verify.smoke import SmokeTestFailed, check_version, run_check, smoke_test
+from patchpipe.verify.smoke import check_version, run_check
 
 BUILD_ID = "1.0-patch.20261124.1"
 FAST = 0.01  # retry delay: the tests exercise retries, not patience
@@ -162,42 +161,6 @@ def test_the_version_check_waits_for_the_new_build_to_answer(service: LocalHTTPS
     service.respond_with("version", 503, times=2)
     result = check_version(session, service.base_url, "/version", BUILD_ID, retries=3, retry_delay=FAST)
     assert (result.passed, result.attempts) == (True, 3)
-
-
-# --- smoke_test --------------------------------------------------------------------------------
-
-
-def test_smoke_test_returns_every_result_when_all_pass(service: LocalHTTPServer) -> None:
-    results = smoke_test(service.base_url, [check(body_pattern="^ok"), check("/index", name="home")],
-                         "/version", BUILD_ID)
-    assert [(r.name, r.passed) for r in results] == [("healthz", True), ("home", True), ("version", True)]
-
-
-def test_smoke_test_without_a_build_id_skips_the_version_check(service: LocalHTTPServer) -> None:
-    assert [r.name for r in smoke_test(service.base_url, [check()], "/version", None)] == ["healthz"]
-    assert [r.name for r in smoke_test(service.base_url, [check()], None, BUILD_ID)] == ["healthz"]
-    assert "version" not in service.requested_paths()
-
-
-def test_smoke_test_failure_names_each_failed_check_and_why(service: LocalHTTPServer) -> None:
-    service.respond_with("healthz", 502)
-    checks = [check(), check("/index", name="home", body_pattern="^ok"), check("/version", name="version-page")]
-    with pytest.raises(SmokeTestFailed) as failed:
-        smoke_test(service.base_url, checks, "/version", BUILD_ID)
-    assert str(failed.value) == (
-        f"smoke test of {service.base_url} failed: healthz: status 502, expected 200; "
-        "home: body does not match '^ok'"
-    )
-    assert [(r.name, r.passed) for r in failed.value.results] == [
-        ("healthz", False), ("home", False), ("version-page", True), ("version", True)]
-    assert isinstance(failed.value, PatchpipeError)
-
-
-def test_smoke_test_runs_every_check_even_after_one_fails(service: LocalHTTPServer) -> None:
-    service.respond_with("healthz", 500)
-    with pytest.raises(SmokeTestFailed):
-        smoke_test(service.base_url, [check(), check("/index", name="home")])
-    assert service.requested_paths() == ["healthz", "index"]
 
 
 # --- a server that answers too slowly ----------------------------------------------------------

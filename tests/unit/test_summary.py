@@ -53,26 +53,26 @@ S, F, K = StageOutcome.SUCCESS, StageOutcome.FAILED, StageOutcome.SKIPPED
 
 def test_an_environment_never_reached_is_a_dash() -> None:
     assert environment_result({}, "staging") == "-"
-    assert environment_result(stages_of(deploy_staging=S, smoke_staging=S), "production") == "-"
+    assert environment_result(stages_of(deploy_staging=S, analyze_staging=S), "production") == "-"
 
 
 def test_a_deploy_and_a_passing_smoke_test_is_ok() -> None:
-    assert environment_result(stages_of(deploy_staging=S, smoke_staging=S), "staging") == "ok"
-    assert environment_result(stages_of(promote=S, smoke_production=S), "production") == "ok"
+    assert environment_result(stages_of(deploy_staging=S, analyze_staging=S), "staging") == "ok"
+    assert environment_result(stages_of(promote=S, analyze_production=S), "production") == "ok"
 
 
 def test_a_deploy_without_a_smoke_result_is_not_ok() -> None:
     assert environment_result(stages_of(deploy_staging=S), "staging") == "-"
-    assert environment_result(stages_of(deploy_staging=S, smoke_staging=K), "staging") == "-"
+    assert environment_result(stages_of(deploy_staging=S, analyze_staging=K), "staging") == "-"
 
 
 def test_a_failed_smoke_test_names_the_stage() -> None:
-    assert environment_result(stages_of(deploy_staging=S, smoke_staging=F), "staging") == "failed at smoke_staging"
+    assert environment_result(stages_of(deploy_staging=S, analyze_staging=F), "staging") == "failed at analyze_staging"
 
 
 def test_a_rollback_that_ran_is_mentioned() -> None:
-    stages = stages_of(deploy_staging=S, smoke_staging=F, rollback_staging=S)
-    assert environment_result(stages, "staging") == "failed at smoke_staging, rolled back"
+    stages = stages_of(deploy_staging=S, analyze_staging=F, rollback_staging=S)
+    assert environment_result(stages, "staging") == "failed at analyze_staging, rolled back"
 
 
 def test_a_skipped_or_failed_rollback_is_not_called_a_rollback() -> None:
@@ -83,12 +83,12 @@ def test_a_skipped_or_failed_rollback_is_not_called_a_rollback() -> None:
 def test_production_failures_are_at_promote_or_its_smoke_test() -> None:
     assert environment_result(stages_of(promote=F, rollback_production=S), "production") == (
         "failed at promote, rolled back")
-    assert environment_result(stages_of(promote=S, smoke_production=F, rollback_production=S), "production") == (
-        "failed at smoke_production, rolled back")
+    assert environment_result(stages_of(promote=S, analyze_production=F, rollback_production=S), "production") == (
+        "failed at analyze_production, rolled back")
 
 
 def test_a_staging_failure_does_not_show_in_production() -> None:
-    stages = stages_of(deploy_staging=S, smoke_staging=F, rollback_staging=S, rollback_production=K)
+    stages = stages_of(deploy_staging=S, analyze_staging=F, rollback_staging=S, rollback_production=K)
     assert environment_result(stages, "production") == "-"
 
 
@@ -97,7 +97,7 @@ def test_a_staging_failure_does_not_show_in_production() -> None:
 
 def test_a_promoted_image_shows_source_candidate_packages_and_both_environments(ledger: Ledger) -> None:
     w = Writer(ledger)
-    for stage in ("deploy_staging", "smoke_staging", "promote", "smoke_production"):
+    for stage in ("deploy_staging", "analyze_staging", "promote", "analyze_production"):
         w.stage("demo-web", stage, S, {})
     ledger.record_image(RUN, "demo-web", kind="rebuild", status=ImageStatus.PROMOTED,
                         source_ref="127.0.0.1:5000/demo/web:1.0", before_digest=OLD,
@@ -118,17 +118,17 @@ def test_a_promoted_image_shows_source_candidate_packages_and_both_environments(
 def test_a_failed_image_shows_where_and_why(ledger: Ledger) -> None:
     w = Writer(ledger)
     w.stage("vendor-app", "deploy_staging", S, {})
-    w.stage("vendor-app", "smoke_staging", F, {"error": "healthz: status 500, expected 200", "type": "SmokeTestFailed"})
+    w.stage("vendor-app", "analyze_staging", F, {"error": "healthz: status 500, expected 200", "type": "AnalysisFailed"})
     w.stage("vendor-app", "rollback_staging", S, {"image": "x"})
     ledger.record_image(RUN, "vendor-app", kind="patch", status=ImageStatus.FAILED,
                         source_ref="127.0.0.1:5000/vendor/app:2.4", before_digest=OLD,
                         candidate_tag="127.0.0.1:5000/vendor/app:2.4-patch.20261124.1", after_digest=NEW,
-                        failure_stage="smoke_staging", failure_reason="healthz: status 500, expected 200")
+                        failure_stage="analyze_staging", failure_reason="healthz: status 500, expected 200")
     lines = summary(ledger).splitlines()
     assert lines[0] == "vendor-app (patch): failed"
-    assert "  staging     failed at smoke_staging, rolled back" in lines
+    assert "  staging     failed at analyze_staging, rolled back" in lines
     assert "  production  -" in lines
-    assert "  failed at   smoke_staging: healthz: status 500, expected 200" in lines
+    assert "  failed at   analyze_staging: healthz: status 500, expected 200" in lines
 
 
 def test_an_image_that_never_got_a_candidate_shows_dashes_and_no_candidate_line(ledger: Ledger) -> None:

@@ -14,6 +14,8 @@ DEMO_FAULT switches on a failure, for patchpipe's rollback tests:
   error      every path except /healthz and /metrics answers 500
              (/metrics keeps working so metric analysis can see the error rate)
   slow       every response is delayed by 1 s
+DEMO_FAULT_ENVIRONMENT=production (or staging) limits the fault to the environment the lab's
+service names in DEMO_ENVIRONMENT: a build that passes staging and fails in production.
 """
 import json
 import os
@@ -27,7 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 APP = "demo-web"
 PORT = 8080
 BUILD_ID = os.environ.get("PATCHPIPE_BUILD_ID") or "lab-original"
-FAULT = os.environ.get("DEMO_FAULT", "")
+FAULT_ENVIRONMENT = os.environ.get("DEMO_FAULT_ENVIRONMENT", "")
+FAULT = os.environ.get("DEMO_FAULT", "") if FAULT_ENVIRONMENT in ("", os.environ.get("DEMO_ENVIRONMENT")) else ""
 FAULTS = ("", "crash", "unhealthy", "error", "slow")
 KNOWN_PATHS = ("/", "/healthz", "/version", "/metrics")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

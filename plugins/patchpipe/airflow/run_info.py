@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from patchpipe.emergency import Trigger
+from patchpipe.run_options import RunOptions
+
+SCHEDULED = ("scheduled", "backfill")  # the run types a patch window applies to
 
 
 def run_day(context) -> date:
@@ -15,11 +18,9 @@ def run_day(context) -> date:
 
 
 def run_facts(context) -> dict:
-    dag_run = context.get("dag_run")
-    run_type = getattr(dag_run, "run_type", None)
     return {
         "run_id": context["run_id"],
-        "run_type": getattr(run_type, "value", run_type) or "manual",
+        "run_type": run_type(context),
         "logical_date": context.get("logical_date"),
         "window_start": context.get("data_interval_start"),
         "window_end": context.get("data_interval_end"),
@@ -28,8 +29,24 @@ def run_facts(context) -> dict:
 
 def emergency_trigger(context) -> Trigger | None:
     """For a run started by the advisory Asset: what the sync reported; None for any other run."""
-    run_type = getattr(getattr(context.get("dag_run"), "run_type", None), "value", None)
-    if run_type != "asset_triggered":
+    if run_type(context) != "asset_triggered":
         return None
     events = context.get("triggering_asset_events") or {}
     return Trigger.from_asset_extras(event.extra for asset_events in events.values() for event in asset_events)
+
+
+def run_type(context) -> str:
+    kind = getattr(context.get("dag_run"), "run_type", None)
+    return getattr(kind, "value", kind) or "manual"
+
+
+def run_options(context, fleet) -> RunOptions:
+    """The trigger form's Params, checked against the fleet (PatchpipeError naming a bad one)."""
+    return RunOptions.from_params(context.get("params"), fleet.image_names)
+
+
+def window_time(context) -> datetime | None:
+    """When a scheduled or backfill run's window is judged: the end of its data interval."""
+    if run_type(context) not in SCHEDULED:
+        return None
+    return context.get("data_interval_end") or getattr(context.get("dag_run"), "run_after", None)

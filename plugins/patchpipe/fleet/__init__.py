@@ -15,6 +15,8 @@ from patchpipe.fleet.field_types import STAGES, Severity, Stage
 from patchpipe.fleet.loader import load_fleet, parse_fleet
 from patchpipe.fleet.models import (
     AdvisorySettings,
+    Analysis,
+    Approval,
     Base,
     BuildSpec,
     Defaults,
@@ -24,6 +26,7 @@ from patchpipe.fleet.models import (
     FleetImage,
     IgnoreEntry,
     KubernetesTarget,
+    MetricCheck,
     Policy,
     SmokeCheck,
 )
@@ -32,6 +35,8 @@ from patchpipe.images.reference import ImageReference
 __all__ = [
     "STAGES",
     "AdvisorySettings",
+    "Analysis",
+    "Approval",
     "Base",
     "BuildSpec",
     "Defaults",
@@ -42,6 +47,7 @@ __all__ = [
     "IgnoreEntry",
     "ImageReference",
     "KubernetesTarget",
+    "MetricCheck",
     "Policy",
     "Severity",
     "SmokeCheck",

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from patchpipe.errors import PatchpipeError
 from patchpipe.fleet.field_types import (
@@ -27,6 +41,15 @@ from patchpipe.fleet.field_types import (
 )
 from patchpipe.fleet.raw_checks import custom_error, duplicate_name_errors, validate_reporting_also
 from patchpipe.images.reference import ImageReference, parse_reference
+
+
+def _names_unique(items: list, what: str) -> list:
+    seen: set[str] = set()
+    for item in items:
+        if item.name in seen:
+            raise ValueError(f"{what} {item.name!r} is used twice")
+        seen.add(item.name)
+    return items
 
 
 class _Model(BaseModel):
@@ -86,6 +109,225 @@ class Policy(_Model):
         return [(base_dir / path).resolve() for path in self.vex]
 
 
+# --- post-deploy analysis ---------------------------------------------------------------------------
+
+QUERY_PLACEHOLDERS = ("service", "image", "environment", "interval")
+"""What a metric query may contain in braces: ``{service}`` (the deploy target's Swarm service,
+container or Deployment name), ``{image}`` (the fleet image's name), ``{environment}`` (staging or
+production) and ``{interval}`` (the query range, a PromQL duration such as ``30s``)."""
+
+# A placeholder is a bare word in braces. PromQL's own braces always hold label matchers
+# (name="value"), never a bare word, so they pass through untouched; no brace doubling needed.
+_PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+_JINJA_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+PROMETHEUS_URL_ENV = "PATCHPIPE_PROMETHEUS_URL"
+DEFAULT_PROMETHEUS_URL = "http://127.0.0.1:9090"
+MIN_QUERY_RANGE_SECONDS = 30
+
+
+def _check_query_template(text: str) -> str:
+    jinja = _JINJA_PLACEHOLDER.search(text)
+    if jinja:
+        raise ValueError(f"write placeholders in single braces, {{{jinja.group(1)}}}, not {jinja.group(0)}")
+    unknown = [name for name in _PLACEHOLDER.findall(text) if name not in QUERY_PLACEHOLDERS]
+    if unknown:
+        allowed = ", ".join(f"{{{name}}}" for name in QUERY_PLACEHOLDERS)
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; a query may use {allowed}")
+    return text
+
+
+def _promql_string(value: str) -> str:
+    """``value`` made safe inside a PromQL double-quoted string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def promql_duration(seconds: float) -> str:
+    """A PromQL duration: 30 -> '30s', 2.5 -> '2500ms'."""
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+QueryTemplate = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_check_query_template)
+]
+
+
+class MetricCheck(_Model):
+    """A Prometheus query whose value must stay within bounds at every analysis iteration."""
+
+    name: Name
+    """Name of the metric check, e.g. request-success-rate; a metric of the same name as an inherited one
+    (built in, or from defaults.analysis) is merged over it, so an image can change only a bound."""
+    query: QueryTemplate | None = None
+    """PromQL instant query that returns one number; may use {service}, {image}, {environment} and
+    {interval} (the query range, e.g. 30s). Required unless a metric of this name is inherited."""
+    min: float | None = None
+    """Lowest passing value (inclusive), e.g. 99 for a success rate in percent."""
+    max: float | None = None
+    """Highest passing value (inclusive), e.g. 500 for a latency in milliseconds."""
+    enabled: bool = True
+    """false drops an inherited metric of this name, e.g. for an app that exposes no such metric."""
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> MetricCheck:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}: no value could pass")
+        return self
+
+    def merged_over(self, base: MetricCheck) -> MetricCheck:
+        """This metric's explicitly set keys over ``base`` (an inherited metric of the same name)."""
+        return base.model_copy(update={key: getattr(self, key) for key in self.model_fields_set})
+
+    def render(self, *, service: str, image: str, environment: str, interval: str) -> str:
+        """The query with its placeholders filled in (values escaped for PromQL strings)."""
+        if self.query is None:
+            raise PatchpipeError(f"metric {self.name!r} has no query (and inherits none)")
+        values = {"service": service, "image": image, "environment": environment, "interval": interval}
+        return _PLACEHOLDER.sub(lambda match: _promql_string(values[match.group(1)]), self.query)
+
+    def judge(self, value: float) -> str:
+        """Empty when ``value`` is within the bounds, else what is wrong, e.g. '95.2 < min 99'."""
+        if math.isnan(value):
+            return "no value (NaN)"
+        if self.min is not None and value < self.min:
+            return f"{value:g} < min {self.min:g}"
+        if self.max is not None and value > self.max:
+            return f"{value:g} > max {self.max:g}"
+        return ""
+
+    @property
+    def bound(self) -> str:
+        """The bounds as text: '>= 99', '<= 500' or '>= 1, <= 2'."""
+        parts = [f">= {self.min:g}"] if self.min is not None else []
+        parts += [f"<= {self.max:g}"] if self.max is not None else []
+        return ", ".join(parts) or "no bound"
+
+
+_SELECT = 'service="{service}", environment="{environment}"'
+_COUNTED = 'path!~"/metrics|/healthz"'  # Prometheus' scrapes and the health check are not traffic
+
+DEFAULT_METRICS: tuple[MetricCheck, ...] = (
+    MetricCheck(
+        name="request-success-rate",
+        query=(
+            f'sum(rate(http_requests_total{{{_SELECT}, {_COUNTED}, code!~"5.."}}[{{interval}}]))'
+            f" / sum(rate(http_requests_total{{{_SELECT}, {_COUNTED}}}[{{interval}}])) * 100"
+        ),
+        min=99,
+    ),
+    MetricCheck(
+        name="request-duration",
+        query=(
+            "histogram_quantile(0.99, sum by (le) ("
+            f"rate(http_request_duration_seconds_bucket{{{_SELECT}}}[{{interval}}]))) * 1000"
+        ),
+        max=500,
+    ),
+)
+"""Flagger's built-in checks: the percentage of non-5xx responses (without /metrics and /healthz) at
+least 99, and the p99 request duration in milliseconds at most 500."""
+
+
+class Analysis(_Model):
+    """The analysis after each deploy, Flagger-style: every check runs once per interval, and when
+    failure_threshold iterations have failed the deploy is rolled back; otherwise it is promoted."""
+
+    interval_seconds: float = Field(5, gt=0)
+    """Seconds between iterations; every smoke check, the version check and every metric runs once per iteration."""
+    iterations: int = Field(6, ge=1)
+    """Number of iterations; the analysis window is interval_seconds x iterations."""
+    failure_threshold: int = Field(2, ge=1)
+    """Failed iterations that stop the analysis and roll back (Flagger's threshold); at most iterations."""
+    prometheus_url: HttpUrl | None = None
+    """Prometheus HTTP API the metric queries go to; unset: $PATCHPIPE_PROMETHEUS_URL, else http://127.0.0.1:9090."""
+    query_range_seconds: float | None = Field(None, gt=0)
+    """Range {interval} stands for in metric queries (rate(...[{interval}])); unset: interval_seconds,
+    but at least 30 s, so that a rate() spans several scrapes."""
+    metrics: list[MetricCheck] = []
+    """Metric checks, merged by name over the inherited ones (request-success-rate >= 99 and
+    request-duration <= 500 built in, then defaults.analysis.metrics)."""
+    traffic_per_second: float = Field(5, ge=0)
+    """Requests per second patchpipe sends to the smoke checks' paths while it analyses (as Flagger's
+    load tester does), so a quiet environment still has metrics; 0 sends none."""
+
+    @field_validator("metrics")
+    @classmethod
+    def _metric_names_unique(cls, metrics: list[MetricCheck]) -> list[MetricCheck]:
+        return _names_unique(metrics, "metric name")
+
+    @model_validator(mode="after")
+    def _threshold_reachable(self) -> Analysis:
+        # Only when both are set here: an image may set one and inherit the other (checked by the Fleet).
+        if {"failure_threshold", "iterations"} <= self.model_fields_set:
+            problem = self._threshold_problem()
+            if problem:
+                raise ValueError(problem)
+        return self
+
+    def _threshold_problem(self) -> str:
+        if self.failure_threshold > self.iterations:
+            return (f"failure_threshold {self.failure_threshold} is more than iterations {self.iterations}: "
+                    "the analysis could never fail")
+        return ""
+
+    def merged_over(self, base: Analysis) -> Analysis:
+        """This block's explicitly set keys over ``base``; metrics merge by name."""
+        own = {key: getattr(self, key) for key in self.model_fields_set - {"metrics"}}
+        metrics = {metric.name: metric for metric in base.metrics}
+        for metric in self.metrics:
+            metrics[metric.name] = metric.merged_over(metrics[metric.name]) if metric.name in metrics else metric
+        return base.model_copy(update={**own, "metrics": list(metrics.values())})
+
+    def resolved(self, environ: Mapping[str, str] | None = None) -> Analysis:
+        """This block over the built-in metrics, with prometheus_url filled in (from ``environ``,
+        default os.environ). Idempotent; raises PatchpipeError when a metric has no query or no bound."""
+        merged = self.merged_over(Analysis(metrics=list(DEFAULT_METRICS)))
+        environ = os.environ if environ is None else environ
+        url = merged.prometheus_url or environ.get(PROMETHEUS_URL_ENV) or DEFAULT_PROMETHEUS_URL
+        problems = merged._problems()
+        if problems:
+            raise PatchpipeError("analysis settings: " + "; ".join(f"{where}: {what}" for where, what in problems))
+        return merged.model_copy(update={"prometheus_url": url})
+
+    def _problems(self) -> list[tuple[str, str]]:
+        """(path below this block, message) of every problem of a merged block."""
+        problems = []
+        threshold = self._threshold_problem()
+        if threshold:
+            problems.append(("failure_threshold", threshold))
+        for metric in self.metrics:
+            if not metric.enabled:
+                continue
+            if metric.query is None:
+                known = ", ".join(m.name for m in DEFAULT_METRICS)
+                problems.append((f"metrics.{metric.name}.query",
+                                 f"field required: no inherited metric named {metric.name!r} (built in: {known})"))
+            elif metric.min is None and metric.max is None:
+                problems.append((f"metrics.{metric.name}", "needs min or max: a bound the value must stay within"))
+            elif metric.min is not None and metric.max is not None and metric.min > metric.max:
+                problems.append((f"metrics.{metric.name}",
+                                 f"min {metric.min:g} is above max {metric.max:g}: no value could pass"))
+        return problems
+
+    @property
+    def active_metrics(self) -> list[MetricCheck]:
+        """The metric checks that run (enabled ones)."""
+        return [metric for metric in self.metrics if metric.enabled]
+
+    @property
+    def window_seconds(self) -> float:
+        """interval_seconds x iterations: how long a passing analysis takes."""
+        return self.interval_seconds * self.iterations
+
+    @property
+    def query_range(self) -> str:
+        """What {interval} stands for in queries, as a PromQL duration."""
+        seconds = self.query_range_seconds or max(self.interval_seconds, MIN_QUERY_RANGE_SECONDS)
+        return promql_duration(seconds)
+
+
 class Defaults(_Model):
     """Settings every image inherits unless it sets its own."""
 
@@ -93,6 +335,10 @@ class Defaults(_Model):
     """Policy applied to every image; an image's own policy is merged over it."""
     patch_window: Cron | None = None
     """Cron expression (5 fields, UTC) of the scheduled patch window; unset means manual runs only."""
+    patch_window_hours: float = Field(4, gt=0)
+    """Hours a patch window stays open after its cron fires; scheduled runs patch an image only then."""
+    analysis: Analysis = Analysis()
+    """Post-deploy analysis every image inherits; an image's own analysis block is merged over it."""
 
 
 class Base(_Model):
@@ -215,10 +461,19 @@ class SmokeCheck(_Model):
     """Seconds to wait for each attempt's response."""
     retries: int = Field(3, ge=0)
     """Further attempts after a failed one before the check fails."""
+    max_latency_ms: float | None = Field(None, gt=0)
+    """Slowest passing response in milliseconds, if set; a slower answer fails the attempt."""
 
     @property
     def body_regex(self) -> re.Pattern[str] | None:
         return re.compile(self.body_pattern) if self.body_pattern is not None else None
+
+
+class Approval(_Model):
+    """An owner's approval in the Airflow UI (Required Actions) before the image reaches production."""
+
+    timeout_minutes: int = Field(60, gt=0)
+    """Minutes to wait for an answer; without one the promotion is rejected (the candidate stays in staging)."""
 
 
 class FleetImage(_Model):
@@ -244,6 +499,10 @@ class FleetImage(_Model):
     """This image's policy; its keys are merged over defaults.policy."""
     patch_window: Cron | None = None
     """Cron expression (5 fields, UTC) replacing defaults.patch_window for this image."""
+    analysis: Analysis | None = None
+    """This image's post-deploy analysis; its keys are merged over defaults.analysis, its metrics by name."""
+    approval: Approval | None = None
+    """Ask an owner to approve each promotion to production; unset: promote as soon as staging passed."""
 
     @field_validator("build")
     @classmethod
@@ -258,12 +517,7 @@ class FleetImage(_Model):
     @field_validator("smoke")
     @classmethod
     def _smoke_names_unique(cls, checks: list[SmokeCheck]) -> list[SmokeCheck]:
-        seen: set[str] = set()
-        for check in checks:
-            if check.name in seen:
-                raise ValueError(f"check name {check.name!r} is used twice")
-            seen.add(check.name)
-        return checks
+        return _names_unique(checks, "check name")
 
     @property
     def ref(self) -> ImageReference:
@@ -271,6 +525,9 @@ class FleetImage(_Model):
 
     def effective_policy(self, defaults: Policy) -> Policy:
         return self.policy.merged_over(defaults) if self.policy else defaults
+
+    def effective_analysis(self, defaults: Analysis) -> Analysis:
+        return self.analysis.merged_over(defaults) if self.analysis else defaults
 
     def build_context_path(self, manifest_dir: Path) -> Path:
         if self.build is None:
@@ -286,7 +543,7 @@ class Fleet(_Model):
     advisories: AdvisorySettings = AdvisorySettings()
     """Where advisories and fixed packages come from."""
     defaults: Defaults = Defaults()
-    """Policy and patch window every image inherits."""
+    """Policy, patch window and post-deploy analysis every image inherits."""
     bases: list[Base] = []
     """Base images, refreshed before the images built on them."""
     images: list[FleetImage] = Field(min_length=1)
@@ -302,7 +559,34 @@ class Fleet(_Model):
     def _names_unique(cls, data: Any, handler: Any) -> Fleet:
         # Checked on the raw input so duplicates are reported next to every other problem, at the
         # second occurrence's own path, rather than only once everything else is valid.
-        return validate_reporting_also(cls, data, handler, duplicate_name_errors(data))
+        fleet = validate_reporting_also(cls, data, handler, duplicate_name_errors(data))
+        # Inherited analysis settings can only be judged once merged: after everything else is valid.
+        problems = fleet._analysis_problems()
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return fleet
+
+    def _analysis_problems(self) -> list[InitErrorDetails]:
+        problems = []
+        blocks = [(("defaults", "analysis"), self.defaults.analysis, Analysis())]
+        blocks += [(("images", index, "analysis"), image.analysis, self.defaults.analysis)
+                   for index, image in enumerate(self.images) if image.analysis is not None]
+        for loc, block, base in blocks:
+            merged = block.merged_over(base).merged_over(Analysis(metrics=list(DEFAULT_METRICS)))
+            own_metrics = {metric.name: index for index, metric in enumerate(block.metrics)}
+            for where, message in merged._problems():
+                # Each problem is reported once, in the block that sets the key at fault.
+                if where.startswith("metrics."):
+                    name, _, field = where.removeprefix("metrics.").partition(".")
+                    if name not in own_metrics:
+                        continue
+                    path = (*loc, "metrics", own_metrics[name], *([field] if field else []))
+                elif block is self.defaults.analysis or {"iterations", "failure_threshold"} & block.model_fields_set:
+                    path = (*loc, where)
+                else:
+                    continue
+                problems.append(custom_error(path, message))
+        return problems
 
     @property
     def manifest_dir(self) -> Path:
@@ -341,6 +625,11 @@ class Fleet(_Model):
         if isinstance(image, str) and any(base.name == image for base in self.bases):
             return self.defaults.policy
         return self._as_image(image).effective_policy(self.defaults.policy)
+
+    def analysis_for(self, image: FleetImage | str, environ: Mapping[str, str] | None = None) -> Analysis:
+        """The image's analysis merged over defaults.analysis and the built-in metrics, with its
+        prometheus_url filled in (manifest, else $PATCHPIPE_PROMETHEUS_URL, else http://127.0.0.1:9090)."""
+        return self._as_image(image).effective_analysis(self.defaults.analysis).resolved(environ)
 
     def patch_window_for(self, image: FleetImage | str) -> str | None:
         """The image's patch window, else the default one (None: manual runs only)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from typing_extensions import TypedDict, Unpack
@@ -270,6 +270,20 @@ class Ledger:
             select(ImageResult)
             .where(ImageResult.image == image, ImageResult.status == ImageStatus.PROMOTED.value)
             .order_by(ImageResult.updated_at.desc(), ImageResult.id.desc())
+            .limit(1)
+        )
+        found = self._read_images(query)
+        return found[0] if found else None
+
+    def promoted_after(self, image: str, when: datetime) -> ImageRecord | None:
+        """A promotion of ``image`` by a run that stands for a later time than ``when``: its window's
+        end, or for a run without a window (manual, emergency) its start."""
+        stands_for = func.coalesce(PatchRun.window_end, PatchRun.started_at)
+        query = (
+            select(ImageResult)
+            .join(PatchRun, PatchRun.run_id == ImageResult.run_id)
+            .where(ImageResult.image == image, ImageResult.status == ImageStatus.PROMOTED.value, stands_for > when)
+            .order_by(stands_for.desc())
             .limit(1)
         )
         found = self._read_images(query)

@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 REUSE_LOOKBACK = 10  # candidate tags examined for a reusable build
 
 
-def patch(svc, plan: PatchPlan, run_id: str, day: date) -> dict:
+def patch(svc, plan: PatchPlan, run_id: str, day: date, force: bool = False) -> dict:
+    """Build (or reuse) the candidate for ``plan``; ``force``: never reuse, build without the cache."""
     target = svc.target(plan.image)
     ref = target.ref
     registry = svc.registry(ref)
@@ -27,7 +28,7 @@ def patch(svc, plan: PatchPlan, run_id: str, day: date) -> dict:
     wanted = candidates.plan_hash(plan, base_digest)
     tags = registry.list_tags(ref.repository)
 
-    for tag in candidates.candidate_tags_of(ref.tag, tags)[:REUSE_LOOKBACK]:
+    for tag in [] if force else candidates.candidate_tags_of(ref.tag, tags)[:REUSE_LOOKBACK]:
         labels = registry.get_config(ref.with_tag(tag)).get("config", {}).get("Labels") or {}
         if labels.get(candidates.PLAN_HASH) == wanted:
             log.info("%s: reusing candidate %s built for the same plan", plan.image, tag)
@@ -41,7 +42,7 @@ def patch(svc, plan: PatchPlan, run_id: str, day: date) -> dict:
     if base_ref is not None:
         built = build.rebuild(svc.docker, target=candidate, context=svc.manifest_dir / target.build.context,
                               dockerfile=target.build.dockerfile, base=base_ref.with_digest(base_digest),
-                              build_id=build_id, labels=labels)
+                              build_id=build_id, labels=labels, nocache=force)
     else:
         source = ref.with_digest(plan.source_digest)
         user = registry.get_config(source).get("config", {}).get("User") or ""
@@ -50,7 +51,7 @@ def patch(svc, plan: PatchPlan, run_id: str, day: date) -> dict:
         deployed = hasattr(target, "deploy")  # bases are not deployed and carry no build id
         dockerfile = build.patch_dockerfile(source, plan, security_source=security_source, user=user,
                                             build_id=build_id if deployed else None, labels=labels)
-        built = build.build_patch_layer(svc.docker, target=candidate, dockerfile=dockerfile)
+        built = build.build_patch_layer(svc.docker, target=candidate, dockerfile=dockerfile, nocache=force)
     return _result(plan, candidate, build_id, base_digest, image_id=built.image_id, digest=None)
 
 

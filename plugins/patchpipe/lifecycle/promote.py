@@ -27,12 +27,12 @@ def promote(svc, name: str, pushed: dict) -> dict:
     return {**tagged, "rollout": rollout}
 
 
-def rollback_production(svc, name: str, inventoried: dict, pushed: dict | None) -> dict:
+def rollback_production(svc, name: str, inventoried: dict, pushed: dict | None, run_id: str) -> dict:
     production = svc.target(name).ref
     registry = svc.registry(production)
     tag_restored = registry.resolve(production) != inventoried["digest"]
     if tag_restored:
         registry.copy_manifest(production.repository, inventoried["digest"], production.tag)
         log.warning("%s: tag moved back to %s", production, inventoried["digest"])
-    result = deploy_stage.rollback(svc, name, "production", pushed)
+    result = deploy_stage.rollback(svc, name, "production", pushed, run_id)
     return {**result, "tag_restored": tag_restored, "rolled_back": result["rolled_back"] or tag_restored}

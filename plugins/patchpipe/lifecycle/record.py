@@ -51,6 +51,8 @@ def record(svc, run_id: str, name: str) -> dict:
         status = ImageStatus.PROMOTED
     elif stages.get("assess") and stages["assess"].outcome == StageOutcome.SKIPPED:
         status = ImageStatus.NOOP
+    elif stages.get("patch") and stages["patch"].outcome == StageOutcome.SKIPPED:
+        status = ImageStatus.PLANNED  # a dry run
     else:
         status = ImageStatus.PATCHED if "push" in ok else ImageStatus.FAILED
     if "rollback_staging" in ok and failure_reason:

@@ -6,8 +6,8 @@ from patchpipe.ledger.models import ImageStatus, StageOutcome
 
 FAILED = {ImageStatus.FAILED, ImageStatus.ROLLED_BACK}
 ENVIRONMENT_STAGES = {
-    "staging": ("deploy_staging", "smoke_staging", "rollback_staging"),
-    "production": ("promote", "smoke_production", "rollback_production"),
+    "staging": ("deploy_staging", "analyze_staging", "rollback_staging"),
+    "production": ("promote", "analyze_production", "rollback_production"),
 }
 
 

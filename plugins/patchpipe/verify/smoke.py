@@ -1,4 +1,5 @@
-"""Smoke tests: the manifest's HTTP checks against a deployed environment, plus its /version.
+"""Smoke checks: the manifest's HTTP checks against a deployed environment, and its /version; the
+analysis (``verify.analysis``) runs them at every iteration.
 
 Each check is retried (a fresh rollout may still be warming up); the result explains every check, so
 the ledger can say which one failed and why.
@@ -13,16 +14,8 @@ from dataclasses import asdict, dataclass
 
 import requests
 
-from patchpipe.errors import PatchpipeError
 
 log = logging.getLogger(__name__)
-
-
-class SmokeTestFailed(PatchpipeError):
-    def __init__(self, url: str, results: list["CheckResult"]):
-        self.results = results
-        failed = [r for r in results if not r.passed]
-        super().__init__(f"smoke test of {url} failed: " + "; ".join(f"{r.name}: {r.detail}" for r in failed))
 
 
 @dataclass(frozen=True)
@@ -39,13 +32,15 @@ class CheckResult:
 
 
 def run_check(session: requests.Session, base_url: str, check, retry_delay: float = 1.0) -> CheckResult:
-    """Run one SmokeCheck (name, path, expect_status, body_pattern, timeout_seconds, retries)."""
+    """Run one SmokeCheck (name, path, expect_status, body_pattern, timeout_seconds, retries and the
+    optional max_latency_ms)."""
     url = base_url.rstrip("/") + check.path
     pattern = re.compile(check.body_pattern) if check.body_pattern else None
+    max_latency_ms = getattr(check, "max_latency_ms", None)
     started = time.monotonic()
     detail = ""
     for attempt in range(1, check.retries + 2):
-        detail = _judge(session, url, check.expect_status, pattern, check.timeout_seconds)
+        detail = _judge(session, url, check.expect_status, pattern, check.timeout_seconds, max_latency_ms)
         if not detail:
             return CheckResult(check.name, url, True, "ok", attempt, time.monotonic() - started)
         log.info("smoke %s attempt %d: %s", check.name, attempt, detail)
@@ -75,26 +70,18 @@ def check_version(session: requests.Session, base_url: str, path: str, build_id:
     return CheckResult("version", url, False, detail, retries + 1, time.monotonic() - started)
 
 
-def smoke_test(base_url: str, checks: list, version_path: str | None = None,
-               build_id: str | None = None, retry_delay: float = 1.0) -> list[CheckResult]:
-    """Run every check; raise SmokeTestFailed naming the failures, else return the results."""
-    with requests.Session() as session:
-        results = [run_check(session, base_url, check, retry_delay) for check in checks]
-        if version_path and build_id:
-            results.append(check_version(session, base_url, version_path, build_id, retry_delay=retry_delay))
-    if not all(r.passed for r in results):
-        raise SmokeTestFailed(base_url, results)
-    return results
-
-
-def _judge(session, url, expect_status, pattern, timeout) -> str:
+def _judge(session, url, expect_status, pattern, timeout, max_latency_ms=None) -> str:
     """Empty when the answer is right, else what was wrong."""
+    started = time.monotonic()
     try:
-        response = session.get(url, timeout=timeout)
+        response = session.get(url, timeout=timeout)  # reads the whole body
     except requests.RequestException as exc:
         return f"no answer: {type(exc).__name__}: {exc}"
+    latency_ms = (time.monotonic() - started) * 1000
     if response.status_code != expect_status:
         return f"status {response.status_code}, expected {expect_status}"
     if pattern and not pattern.search(response.text):
         return f"body does not match {pattern.pattern!r}"
+    if max_latency_ms is not None and latency_ms > max_latency_ms:
+        return f"took {latency_ms:.0f} ms, more than max_latency_ms {max_latency_ms:g}"
     return ""

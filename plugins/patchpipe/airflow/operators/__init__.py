@@ -1,5 +1,7 @@
 """One operator per lifecycle stage, each a few lines over ``patchpipe.lifecycle``."""
 
+from patchpipe.airflow.operators.analyze import AnalysisOperator
+from patchpipe.airflow.operators.approval import ProductionApprovalOperator
 from patchpipe.airflow.operators.assess import AssessOperator
 from patchpipe.airflow.operators.deploy import DeployOperator, RollbackOperator
 from patchpipe.airflow.operators.fetch_advisories import FetchAdvisoriesOperator
@@ -10,13 +12,12 @@ from patchpipe.airflow.operators.push import PushOperator
 from patchpipe.airflow.operators.record import RecordOperator
 from patchpipe.airflow.operators.run import SelectTargetsOperator, StartRunOperator, SummaryOperator
 from patchpipe.airflow.operators.scan import ScanOperator
-from patchpipe.airflow.operators.smoke import SmokeTestOperator
 from patchpipe.airflow.operators.trivy import TrivyScanOperator
 from patchpipe.airflow.operators.verify import VerifyOperator
 
 __all__ = [
-    "AssessOperator", "DeployOperator", "FetchAdvisoriesOperator", "InventoryOperator", "PatchOperator",
-    "PromoteOperator", "PushOperator", "RecordOperator", "RollbackOperator", "RollbackProductionOperator",
-    "ScanOperator", "SelectTargetsOperator", "SmokeTestOperator", "StartRunOperator", "SummaryOperator",
-    "TrivyScanOperator", "VerifyOperator",
+    "AnalysisOperator", "AssessOperator", "DeployOperator", "FetchAdvisoriesOperator", "InventoryOperator",
+    "PatchOperator", "ProductionApprovalOperator", "PromoteOperator", "PushOperator", "RecordOperator",
+    "RollbackOperator", "RollbackProductionOperator", "ScanOperator", "SelectTargetsOperator", "StartRunOperator",
+    "SummaryOperator", "TrivyScanOperator", "VerifyOperator",
 ]

@@ -1,13 +1,13 @@
 from airflow.sdk.exceptions import AirflowSkipException
 
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.airflow.run_info import emergency_trigger
+from patchpipe.airflow.run_info import emergency_trigger, run_type, window_time
 from patchpipe.lifecycle.assess import assess
 
 
 class AssessOperator(StageOperator):
-    """Plan the upgrades; an image with nothing to patch (or, in an emergency run, nothing urgent) is
-    skipped from here on: a recorded no-op."""
+    """Plan the upgrades; an image with nothing to patch (or, in an emergency run, nothing urgent, or in
+    a backfill, already promoted by a newer run) is skipped from here on: a recorded no-op."""
 
     stage = "assess"
     template_fields = (*StageOperator.template_fields, "inventory")
@@ -17,6 +17,12 @@ class AssessOperator(StageOperator):
         self.inventory = inventory
 
     def run(self, services, context):
+        window = window_time(context)
+        if run_type(context) == "backfill" and window is not None:
+            newer = services.ledger.promoted_after(self.image, window)
+            if newer is not None:
+                raise AirflowSkipException(f"{self.image}: a newer run ({newer.run_id}) already promoted "
+                                           f"{newer.after_digest}; a backfill never goes back")
         plan = assess(services, self.inventory, emergency_trigger(context))
         if plan.is_empty:
             reason = plan.why[0] if plan.why else f"nothing to patch at {plan.source_digest}"

@@ -47,7 +47,8 @@ class StageOperator(BaseOperator):
             record(StageOutcome.SKIPPED, {"reason": str(skip)})
             raise
         except Exception as exc:
-            record(StageOutcome.FAILED, {"error": str(exc), "type": type(exc).__name__})
+            record(StageOutcome.FAILED, {"error": str(exc), "type": type(exc).__name__,
+                                         **getattr(exc, "ledger_detail", {})})
             raise
         record(StageOutcome.SUCCESS, result)
         return result

@@ -19,7 +19,7 @@ class DeployOperator(StageOperator):
 
 
 class RollbackOperator(StageOperator):
-    """Runs when a rollout or its smoke test failed: take the environment off the candidate."""
+    """Runs when a rollout or its analysis failed: take the environment off the candidate."""
 
     template_fields = (*StageOperator.template_fields, "pushed")
 
@@ -30,7 +30,7 @@ class RollbackOperator(StageOperator):
         self.stage = f"rollback_{environment}"
 
     def run(self, services, context):
-        result = rollback(services, self.image, self.environment, self.pushed)
+        result = rollback(services, self.image, self.environment, self.pushed, context["run_id"])
         if not result["rolled_back"]:
             raise AirflowSkipException(f"{self.environment} is not on the candidate: nothing to roll back")
         return result

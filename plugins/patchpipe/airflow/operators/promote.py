@@ -35,7 +35,7 @@ class RollbackProductionOperator(StageOperator):
         self.inventory, self.pushed = inventory, pushed
 
     def run(self, services, context):
-        result = rollback_production(services, self.image, self.inventory, self.pushed)
+        result = rollback_production(services, self.image, self.inventory, self.pushed, context["run_id"])
         if not result["rolled_back"]:
             raise AirflowSkipException("production is not on the candidate: nothing to roll back")
         return result

@@ -3,8 +3,9 @@
 from airflow.sdk.exceptions import AirflowFailException
 
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.airflow.run_info import run_facts
-from patchpipe.ledger.models import RunStatus
+from patchpipe.airflow.run_info import run_facts, run_options, window_time
+from patchpipe.ledger.models import ImageStatus, RunStatus
+from patchpipe.lifecycle.select import select_bases, select_images
 from patchpipe.lifecycle.summary import FAILED, format_summary
 
 
@@ -20,7 +21,8 @@ class StartRunOperator(StageOperator):
 
 
 class SelectTargetsOperator(StageOperator):
-    """The names to patch this run: the fleet's ``bases`` or its ``images``; the list is mapped over."""
+    """The names to patch this run, mapped over: the images the run's Params and the patch windows
+    allow (each image left out is recorded as a no-op saying why), or the bases they are built on."""
 
     template_fields = (*StageOperator.template_fields, "kind")
 
@@ -30,8 +32,15 @@ class SelectTargetsOperator(StageOperator):
         self.stage = f"select_{kind}"
 
     def run(self, services, context):
-        entries = services.fleet.bases if self.kind == "bases" else services.fleet.images
-        return [entry.name for entry in entries]
+        fleet = services.fleet
+        images, left_out = select_images(fleet, run_options(context, fleet), window_time(context))
+        if self.kind == "bases":
+            return select_bases(fleet, images)
+        for name, reason in left_out.items():
+            self.log.info("%s: left out: %s", name, reason)
+            services.ledger.record_image(context["run_id"], name, kind=fleet.image(name).kind,
+                                         status=ImageStatus.NOOP, failure_reason=reason)
+        return images
 
 
 class SummaryOperator(StageOperator):
