@@ -26,7 +26,7 @@ from support.http_server import LocalHTTPServer, closed_port_url, serve_director
 from patchpipe.errors import PatchpipeError
 from patchpipe.fleet import Analysis, MetricCheck, SmokeCheck, parse_fleet
 from patchpipe.fleet.models import DEFAULT_METRICS, promql_duration
-from patchpipe.verify.analysis import AnalysisFailed, analyze, analyze_image, service_name
+from patchpipe.verify.analysis import AnalysisFailed, analyze, analyze_image, service_name, traffic_paths
 from patchpipe.verify.prometheus import (
     PrometheusClient,
     PrometheusNoData,
@@ -510,6 +510,13 @@ def test_traffic_reaches_the_smoke_paths_while_the_analysis_runs(service) -> Non
     time.sleep(0.2)
     assert sent >= 10 and traffic.sent == sent  # it stopped with the block
     assert {"index", "healthz"} <= set(service.requested_paths())
+
+
+def test_traffic_also_reaches_the_version_path_so_a_health_check_alone_still_gives_data() -> None:
+    health = SmokeCheck(name="healthz", path="/healthz")
+    teapot = SmokeCheck(name="teapot", path="/brew", expect_status=418)
+    assert traffic_paths([health, teapot], "/version") == ["/healthz", "/version"]
+    assert traffic_paths([health], None) == ["/healthz"]
 
 
 def test_no_traffic_when_turned_off(service) -> None:

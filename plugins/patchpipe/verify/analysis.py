@@ -180,7 +180,7 @@ def analyze(target_url: str, environment: str, checks: Sequence[SmokeCheck], ana
         prometheus = PrometheusClient(settings.prometheus_url or "")
     probes = _Probes(target_url, environment, checks, settings, prometheus, service, image,
                      version_path, build_id, session)
-    paths = [check.path for check in checks if 200 <= check.expect_status < 300]
+    paths = traffic_paths(checks, version_path)
     try:
         with Traffic(target_url, paths, settings.traffic_per_second):
             return _run(probes, settings, clock)
@@ -189,6 +189,13 @@ def analyze(target_url: str, environment: str, checks: Sequence[SmokeCheck], ana
             session.close()
         if own_prometheus and prometheus is not None:
             prometheus.close()
+
+
+def traffic_paths(checks: Sequence[SmokeCheck], version_path: str | None) -> list[str]:
+    """Where the analysis' own traffic goes: the smoke paths that answer 2xx, and the version path,
+    since health paths alone would leave the success rate (which does not count them) without data."""
+    paths = [check.path for check in checks if 200 <= check.expect_status < 300]
+    return paths + [version_path] if version_path else paths
 
 
 @dataclass
