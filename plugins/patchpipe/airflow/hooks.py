@@ -15,6 +15,7 @@ import os
 
 from airflow.providers.docker.hooks.docker import DockerHook
 from airflow.sdk import BaseHook
+from sqlalchemy import URL
 
 from patchpipe import db, settings
 from patchpipe.airflow.kubernetes import kubernetes_deployer
@@ -30,6 +31,22 @@ def _connection(conn_id: str):
         return None
 
 
+# Airflow's connection types for the databases patchpipe supports -> SQLAlchemy's driver names.
+_DRIVERS = {"sqlite": "sqlite", "postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"}
+
+
+def sqlalchemy_url(conn) -> str:
+    """The SQLAlchemy URL of an Airflow connection. Not ``conn.get_uri()``: it percent-encodes a
+    SQLite path (``sqlite:///%2Ftmp%2Fx.db``) and names PostgreSQL ``postgres://``, which SQLAlchemy
+    rejects. A type outside ``_DRIVERS`` (say ``postgresql+psycopg``) is taken as the driver name."""
+    driver = _DRIVERS.get(conn.conn_type, conn.conn_type)
+    if driver == "sqlite":
+        return f"sqlite:///{conn.host or conn.schema}"
+    url = URL.create(driver, username=conn.login or None, password=conn.password or None, host=conn.host or None,
+                     port=conn.port, database=conn.schema or None)
+    return url.render_as_string(hide_password=False)
+
+
 class PatchpipeHook(BaseHook):
     conn_name_attr = "patchpipe_db_conn_id"
     default_conn_name = "patchpipe_db"
@@ -41,7 +58,7 @@ class PatchpipeHook(BaseHook):
 
     def database_url(self) -> str:
         conn = _connection(self.patchpipe_db_conn_id)
-        return conn.get_uri() if conn else db.database_url()
+        return sqlalchemy_url(conn) if conn else db.database_url()
 
     def services(self, fleet_path: str | None = None) -> Services:
         fleet = load_fleet(fleet_path or settings.fleet_path())
