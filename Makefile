@@ -9,7 +9,7 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PATCHPIPE_FLEET ?= $(CURDIR)/include/fleet.yaml
 
-.PHONY: help venv lab-up lab-down lab-status lab-reset demo up test test-unit e2e-k8s bench bench-patch bench-advisories bench-scan constraints clean
+.PHONY: help venv lab-up lab-down lab-status lab-reset demo up test test-unit test-browser e2e-k8s bench bench-patch bench-advisories bench-scan constraints clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -42,7 +42,10 @@ up: venv lab-up ## airflow standalone with this project's DAGs (UI on http://loc
 	bash include/demo/standalone.sh
 
 test-unit: venv ## tests that need nothing but Python
-	$(BIN)/pytest -m "not integration and not e2e" tests
+	$(BIN)/pytest -m "not integration and not e2e and not browser" tests
+
+test-browser: venv ## the dashboard on a real api-server, in headless Chromium (needs chromium, chromium-driver)
+	$(BIN)/pytest -m browser tests/browser
 
 test: venv lab-up ## every test this machine can run (brings the lab up first)
 	$(BIN)/pytest tests

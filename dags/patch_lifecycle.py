@@ -19,7 +19,13 @@ Keeps the fleet in `include/fleet.yaml` (or `$PATCHPIPE_FLEET`) patched, image b
    the registry (`$PATCHPIPE_TRIVY_IMAGE`); otherwise it is skipped, saying so.
    A failed staging rollout or analysis rolls staging back and leaves production alone; a failed
    production rollout or analysis rolls production (tag and service) back.
-4. **record** / **summary**: every stage and every image's outcome goes to the patch ledger.
+4. **record** / **summary**: every stage and every image's outcome goes to the patch ledger, with
+   the findings of every production digest and candidate; the summary writes the run's report
+   (Markdown and HTML, `$PATCHPIPE_REPORTS_DIR`).
+
+**Notifications** (webhook, Slack-compatible, and email; each off until configured): a failed task,
+a rollback, an approval waiting, and the run summary (which also reports a run that overran its
+deadline).
 
 **When it runs**: in the weekly patch window (cron from `PATCHPIPE_PATCH_WINDOW`), from the UI, and
 at once when `advisory_sync` emits `patchpipe://advisories`: such an emergency run patches only the
@@ -36,6 +42,7 @@ import pendulum
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronDataIntervalTimetable, task_group
 
 from patchpipe.airflow.assets import ADVISORIES
+from patchpipe.airflow.notifiers import notify
 from patchpipe.airflow.params import run_params
 from patchpipe.airflow.pools import BUILDS, REGISTRY_WRITES
 from patchpipe.airflow.operators import (
@@ -72,7 +79,8 @@ with DAG(
     params=run_params(),
     # At most four images in the same stage at once, so a big fleet cannot starve the workers; the
     # pools (include/airflow/pools.json) bound builds and registry writes across runs and DAGs.
-    default_args={"owner": "platform", "retries": 0, "max_active_tis_per_dagrun": 4},
+    default_args={"owner": "platform", "retries": 0, "max_active_tis_per_dagrun": 4,
+                  "on_failure_callback": notify("failure")},
     tags=["patchpipe", "patching"],
 ) as dag:
     start = StartRunOperator(task_id="start_run")
@@ -106,14 +114,16 @@ with DAG(
         staged = DeployOperator(task_id="deploy_staging", image=name, environment="staging", pushed=pushed.output)
         staging_ok = AnalysisOperator(task_id="analyze_staging", image=name, environment="staging",
                                       candidate=candidate.output)
-        approved = ProductionApprovalOperator(task_id="approve_production", image=name, candidate=candidate.output)
+        approved = ProductionApprovalOperator(task_id="approve_production", image=name, candidate=candidate.output,
+                                              notifiers=notify("approval"))
         promoted = PromoteOperator(task_id="promote", image=name, pushed=pushed.output, pool=REGISTRY_WRITES)
         production_ok = AnalysisOperator(task_id="analyze_production", image=name, environment="production",
                                          candidate=candidate.output)
         staging_back = RollbackOperator(task_id="rollback_staging", image=name, environment="staging",
-                                        pushed=pushed.output)
+                                        pushed=pushed.output, on_success_callback=notify("rollback"))
         production_back = RollbackProductionOperator(task_id="rollback_production", image=name,
-                                                     inventory=inventory.output, pushed=pushed.output)
+                                                     inventory=inventory.output, pushed=pushed.output,
+                                                     on_success_callback=notify("rollback"))
         trivy = TrivyScanOperator(task_id="trivy", image=name, candidate=candidate.output)
         record = RecordOperator(task_id="record", image=name)
 
@@ -128,4 +138,5 @@ with DAG(
     start >> advisories >> [bases, images]
     base_runs >> image_runs
     advisories >> image_runs
-    image_runs >> SummaryOperator(task_id="summary")
+    image_runs >> SummaryOperator(task_id="summary", on_success_callback=notify("summary"),
+                                  on_failure_callback=notify("summary"))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from patchpipe.cli_advisories import add_advisories_commands
+from patchpipe.cli_ledger_history import add_ledger_history_commands
 from patchpipe.cli_sbom import add_sbom_command
 from patchpipe.cli_scan import add_scan_command
 from patchpipe.cli_vercmp import add_vercmp_command
@@ -117,6 +118,7 @@ def _add_ledger_commands(groups: argparse._SubParsersAction) -> None:
     summary.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the ledger (default: $PATCHPIPE_DB, "
                          "else $AIRFLOW_HOME/patchpipe.db)")
     summary.set_defaults(command=_ledger_summary)
+    add_ledger_history_commands(commands)
 
 
 def _ledger_summary(args: argparse.Namespace) -> int:

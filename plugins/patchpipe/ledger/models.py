@@ -1,4 +1,5 @@
-"""The patch ledger's tables: runs, the result per image in a run, and each stage's outcome.
+"""The patch ledger's tables: runs, the result per image in a run, each stage's outcome, and the
+findings of the digests a run saw.
 
 Status values are plain strings in the database (portable, no enum types to migrate) and Python
 enums at the API, which rejects anything else before it reaches a table.
@@ -10,7 +11,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patchpipe.db import Base, UTCDateTime
@@ -98,3 +99,56 @@ class StageResult(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     duration_seconds: Mapped[float] = mapped_column(Float)
     detail: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+class FindingsSnapshot(Base):
+    """The findings of one image digest as one run saw them: production's at assess, the candidate's at scan.
+
+    A table of its own (not columns on ``image_results``): ``create_schema`` adds missing tables to an
+    existing ledger but never adds columns. One row per (run, image, environment); recording again in
+    a rerun replaces the row's findings. ``environment`` is ``production`` for the digest production
+    runs and ``candidate`` for the patched candidate (not deployed anywhere yet when it is scanned).
+    """
+
+    __tablename__ = "findings_snapshots"
+    __table_args__ = (
+        UniqueConstraint("run_id", "image", "environment", name="uq_findings_snapshots_run_image_env"),
+        Index("ix_findings_snapshots_image_env_recorded", "image", "environment", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("patch_runs.run_id", ondelete="CASCADE"))
+    image: Mapped[str] = mapped_column(String(512))
+    environment: Mapped[str] = mapped_column(String(32))
+    # A registry digest; for a candidate scanned before its push, its local image id.
+    digest: Mapped[str] = mapped_column(String(160))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SnapshotFinding(Base):
+    """One finding of a snapshot: a vulnerability in one installed binary package (``scan.findings.Finding``).
+
+    One row per finding, not a JSON list, so the history's counts (open findings per severity) are a
+    GROUP BY in the database and a vulnerability's snapshots are found through an index.
+    """
+
+    __tablename__ = "snapshot_findings"
+    __table_args__ = (
+        Index("ix_snapshot_findings_snapshot", "snapshot_id"),
+        Index("ix_snapshot_findings_vulnerability", "vulnerability_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("findings_snapshots.id", ondelete="CASCADE"))
+    vulnerability_id: Mapped[str] = mapped_column(String(255))
+    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    package: Mapped[str] = mapped_column(String(255))
+    source_package: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    installed: Mapped[str] = mapped_column(String(255))
+    fixed: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    kev: Mapped[bool] = mapped_column(Boolean, default=False)
+    epss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The advisory's published date from the advisory store, when it knows one.
+    published: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

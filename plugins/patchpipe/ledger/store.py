@@ -18,6 +18,7 @@ from typing_extensions import TypedDict, Unpack
 
 from patchpipe.db import utc_now
 from patchpipe.errors import PatchpipeError
+from patchpipe.ledger import snapshots
 from patchpipe.ledger.models import (
     ImageResult,
     ImageStatus,
@@ -27,6 +28,7 @@ from patchpipe.ledger.models import (
     StageOutcome,
     StageResult,
 )
+from patchpipe.scan.findings import Finding
 
 _T = TypeVar("_T")
 _Enum = TypeVar("_Enum", RunType, RunStatus, ImageStatus, StageOutcome)
@@ -229,10 +231,55 @@ class Ledger:
 
         return self._write(write)
 
+    def record_findings(
+        self,
+        run_id: str,
+        image: str,
+        digest: str,
+        findings: Sequence[Finding | Mapping[str, Any]],
+        published: Mapping[str, datetime],
+        *,
+        environment: str = snapshots.PRODUCTION,
+    ) -> snapshots.FindingsSnapshotRecord:
+        """Record (or, on a rerun, replace) the findings of ``image`` at ``digest`` as this run saw them.
+
+        ``environment`` is ``production`` for the digest production runs (the assess stage, no-ops
+        included) and ``candidate`` for the patched candidate (the scan stage; its digest is the
+        local image id until it is pushed). ``published`` maps vulnerability ids (or aliases) to the
+        advisory's published date (``advisories.published.published_dates``); an id it lacks is
+        stored without one. An empty ``findings`` is recorded too: "nothing open" is history.
+        """
+
+        def write(session: Session) -> snapshots.FindingsSnapshotRecord:
+            _existing_run(session, run_id)
+            return snapshots.write_snapshot(session, run_id=run_id, image=image, environment=environment,
+                                            digest=digest, findings=findings, published=published,
+                                            recorded_at=self.clock())
+
+        return self._write(write)
+
+    def findings_snapshot(self, run_id: str, image: str,
+                          environment: str = snapshots.PRODUCTION) -> snapshots.FindingsSnapshotRecord | None:
+        """The run's snapshot of ``image`` in ``environment``, if recorded."""
+        found = snapshots.read_snapshots(self.engine, run_id=run_id, image=image, environment=environment)
+        return found[0] if found else None
+
+    def findings_snapshots(self, *, image: str | None = None, environment: str | None = None,
+                           run_id: str | None = None, since: datetime | None = None,
+                           until: datetime | None = None) -> list[snapshots.FindingsSnapshotRecord]:
+        """Snapshots with their findings, oldest first (``until`` is exclusive)."""
+        return snapshots.read_snapshots(self.engine, image=image, environment=environment, run_id=run_id,
+                                        since=since, until=until)
+
     def get_run(self, run_id: str) -> RunRecord | None:
         with Session(self.engine) as session:
             run = session.get(PatchRun, run_id)
             return _run_record(run) if run else None
+
+    def runs(self) -> list[RunRecord]:
+        """Every run, oldest first."""
+        with Session(self.engine) as session:
+            return [_run_record(run) for run in session.scalars(select(PatchRun).order_by(PatchRun.started_at))]
 
     def latest_run(self) -> RunRecord | None:
         """The run that started last."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from patchpipe.advisories.published import published_dates
 from patchpipe.advisories.store import newest_security_versions, security_index_info
 from patchpipe.emergency import Trigger, urgent_advisories
 from patchpipe.errors import PatchpipeError
@@ -28,9 +29,10 @@ from patchpipe.scan.match import match
 log = logging.getLogger(__name__)
 
 
-def assess(svc, inventoried: dict, trigger: Trigger | None = None) -> PatchPlan:
+def assess(svc, inventoried: dict, trigger: Trigger | None = None, run_id: str | None = None) -> PatchPlan:
     """The patch plan; in an emergency run (``trigger`` set) an empty one unless an advisory the
-    sync just reported is urgent for this image (see ``patchpipe.emergency``)."""
+    sync just reported is urgent for this image (see ``patchpipe.emergency``). With ``run_id`` the
+    production digest's findings go to the ledger, no-ops included: that is the fleet's history."""
     found = Inventory.from_dict(inventoried["inventory"])
     release = found.os.version_codename
     if found.package_manager != "dpkg" or not release:
@@ -47,6 +49,10 @@ def assess(svc, inventoried: dict, trigger: Trigger | None = None) -> PatchPlan:
         image=inventoried["image"], source_ref=inventoried["ref"], source_digest=inventoried["digest"],
         release=release, package_manager=found.package_manager,
     )
+    findings = match(svc.engine, found)
+    if run_id is not None:
+        svc.ledger.record_findings(run_id, inventoried["image"], inventoried["digest"], findings,
+                                   published_dates(svc.engine, findings))
     if trigger is not None:
         urgent = urgent_advisories(svc.engine, found, trigger)
         if not urgent:
@@ -55,7 +61,6 @@ def assess(svc, inventoried: dict, trigger: Trigger | None = None) -> PatchPlan:
         plan = replace(plan, why=urgent)
     installed = {p.name: (p.version, p.source_name) for p in found.packages}
     security = newest_security_versions(svc.engine, release, list(installed))
-    findings = match(svc.engine, found)
     plan = replace(plan, upgrades=[_with_fixes(u, findings) for u in plan_upgrades(installed, security)])
     for reason in plan.why:
         log.warning("%s: %s", plan.image, reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from patchpipe.advisories.published import published_dates
 from patchpipe.errors import PatchpipeError
 from patchpipe.lifecycle.verify import candidate_inventory
 from patchpipe.packages.inventory import Inventory
@@ -23,12 +24,14 @@ from patchpipe.scan.vex_match import VexStatements, VexTarget
 log = logging.getLogger(__name__)
 
 
-def scan(svc, name: str, inventoried: dict, patched: dict, today: date) -> dict:
+def scan(svc, name: str, inventoried: dict, patched: dict, today: date, run_id: str) -> dict:
     policy = svc.fleet.policy_for(name)
     statements = load_vex(policy.vex_paths(svc.manifest_dir))  # first: a broken VEX file fails before any work
     current = prioritized(match(svc.engine, Inventory.from_dict(inventoried["inventory"])))
     after = candidate_inventory(svc, patched)
     candidate = prioritized(match(svc.engine, after))
+    svc.ledger.record_findings(run_id, name, patched["digest"] or patched["image_id"], candidate,
+                               published_dates(svc.engine, candidate), environment="candidate")
     diff = diff_findings(current, candidate)
     result = gate(candidate, policy, today, VexStatements(statements, VexTarget.of(after, patched["candidate"])))
     stopped = new_blocking(diff, result)

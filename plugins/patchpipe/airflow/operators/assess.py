@@ -23,7 +23,7 @@ class AssessOperator(StageOperator):
             if newer is not None:
                 raise AirflowSkipException(f"{self.image}: a newer run ({newer.run_id}) already promoted "
                                            f"{newer.after_digest}; a backfill never goes back")
-        plan = assess(services, self.inventory, emergency_trigger(context))
+        plan = assess(services, self.inventory, emergency_trigger(context), context["run_id"])
         if plan.is_empty:
             reason = plan.why[0] if plan.why else f"nothing to patch at {plan.source_digest}"
             raise AirflowSkipException(f"{self.image}: {reason}")

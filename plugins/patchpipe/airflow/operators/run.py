@@ -4,9 +4,11 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from patchpipe.airflow.operators.base import StageOperator
 from patchpipe.airflow.run_info import run_facts, run_options, window_time
+from patchpipe.errors import PatchpipeError
 from patchpipe.ledger.models import ImageStatus, RunStatus
 from patchpipe.lifecycle.select import select_bases, select_images
 from patchpipe.lifecycle.summary import FAILED, format_summary
+from patchpipe.reports import write_report
 
 
 class StartRunOperator(StageOperator):
@@ -44,7 +46,8 @@ class SelectTargetsOperator(StageOperator):
 
 
 class SummaryOperator(StageOperator):
-    """Always runs: prints every image's outcome, closes the run, and fails the run if an image failed."""
+    """Always runs: prints every image's outcome, closes the run, writes its report (Markdown and HTML),
+    and fails the run if an image failed."""
 
     stage = "summary"
 
@@ -58,6 +61,11 @@ class SummaryOperator(StageOperator):
         self.log.info("patch run %s\n%s", context["run_id"], format_summary(records, stages))
         failed = [r.image for r in records if r.status in FAILED]
         services.ledger.finish_run(context["run_id"], RunStatus.FAILED if failed else RunStatus.SUCCESS)
+        try:
+            files = write_report(services.ledger, context["run_id"])
+            self.log.info("report: %s and %s", files.markdown, files.html)
+        except PatchpipeError as error:  # a report that cannot be written must not hide the run's outcome
+            self.log.warning("no report: %s", error)
         if failed:
             raise AirflowFailException(f"images failed: {', '.join(failed)} (see the ledger for why)")
         return {r.image: r.status.value for r in records}

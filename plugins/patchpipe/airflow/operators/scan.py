@@ -16,4 +16,6 @@ class ScanOperator(StageOperator):
         self.inventory, self.candidate = inventory, candidate
 
     def run(self, services, context):
-        return scan(services, self.image, self.inventory, self.candidate, datetime.now(timezone.utc).date())  # ignore entries expire in real time, not the window's
+        # ignore entries expire in real time, not in the window's
+        return scan(services, self.image, self.inventory, self.candidate, datetime.now(timezone.utc).date(),
+                    context["run_id"])
