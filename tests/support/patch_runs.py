@@ -18,8 +18,12 @@ Three images, each with the stage rows StageOperator records (the stage's return
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
+from patchpipe.db import create_schema, make_engine
 from patchpipe.advisories.records import Severity, Status
 from patchpipe.ledger.models import RunStatus, RunType, StageOutcome
 from patchpipe.ledger.snapshots import CANDIDATE
@@ -147,3 +151,14 @@ def write_realistic_run(ledger: Ledger, run_id: str = RUN, start: datetime = T0)
 
     ledger.finish_run(run_id, RunStatus.FAILED, finished_at=start + timedelta(minutes=47))
     return run_id
+
+
+@pytest.fixture(name="ledger")
+def realistic_ledger(tmp_path: Path) -> Ledger:
+    """A SQLite ledger holding ``write_realistic_run``'s run (request it as ``ledger``)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    create_schema(engine)
+    ledger = Ledger(engine)
+    write_realistic_run(ledger)
+    yield ledger
+    engine.dispose()

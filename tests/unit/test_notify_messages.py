@@ -4,17 +4,15 @@ look as Slack JSON and as email, with hostile ledger text escaped."""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 
-from patchpipe.db import create_schema, make_engine
 from patchpipe.ledger.store import Ledger
 from patchpipe.notify import messages
 from patchpipe.notify.email import email_html, email_subject
 from patchpipe.notify.notification import Notification
 from patchpipe.notify.slack import slack_payload
 from support.patch_runs import (
+    realistic_ledger,  # noqa: F401  (the ``ledger`` fixture)
     ANALYSIS_ERROR,
     RUN,
     T0,
@@ -23,18 +21,9 @@ from support.patch_runs import (
     VENDOR_OLD,
     WEB_NEW,
     WEB_OLD,
-    write_realistic_run,
 )
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    create_schema(engine)
-    ledger = Ledger(engine)
-    write_realistic_run(ledger)
-    yield ledger
-    engine.dispose()
 
 
 def facts(notification: Notification) -> dict[str, str]:

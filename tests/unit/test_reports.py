@@ -15,6 +15,7 @@ from patchpipe.ledger.store import Ledger
 from patchpipe.reports import build_report, render_html, render_markdown, report_files, write_report
 from patchpipe.reports.markdown import code, text
 from support.patch_runs import (
+    realistic_ledger,  # noqa: F401  (the ``ledger`` fixture)
     HOSTILE,
     RUN,
     VENDOR_NEW,
@@ -23,18 +24,9 @@ from support.patch_runs import (
     WEB_NEW,
     WEB_OLD,
     WORKER_DIGEST,
-    write_realistic_run,
 )
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
-    create_schema(engine)
-    ledger = Ledger(engine)
-    write_realistic_run(ledger)
-    yield ledger
-    engine.dispose()
 
 
 def section(markdown: str, image: str) -> str:
