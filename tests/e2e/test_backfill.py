@@ -8,12 +8,10 @@ scheduler with the LocalExecutor and the dag-processor, on the runner's SQLite m
 
 from __future__ import annotations
 
-import subprocess
-import time
-
 import pytest
 
-from support.dag_runs import BIN, REPO, make_runner, reset_lab
+from support.airflow_services import airflow_cli, airflow_services, wait_for, wait_for_dag
+from support.dag_runs import REPO, make_runner, reset_lab
 from patchpipe import db
 from patchpipe.fleet import load_fleet
 from patchpipe.images.registry import RegistryClient
@@ -24,61 +22,21 @@ REPOSITORIES = ("base/debian", "demo/web", "vendor/app")
 WINDOWS = ("2026-11-07", "2026-11-14", "2026-11-21")  # Saturdays: the default window opens at 02:00
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def airflow(tmp_path):
     """The runner, with an api-server, a scheduler and a dag-processor on its metadata database."""
     runner = make_runner(tmp_path / "airflow", REPO / "include" / "fleet.yaml")
     db.create_schema(db.make_engine(runner.env["PATCHPIPE_DB"]))  # the ledger is polled before the first run
-    port = free_port()
-    runner.env.update({
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-    })
-    processes = []
-    for name, command in (("api-server", ["api-server", "--port", str(port)]), ("scheduler", ["scheduler"]),
-                          ("dag-processor", ["dag-processor"])):
-        log = open(runner.home / f"{name}.log", "w")
-        processes.append((subprocess.Popen([str(BIN / "airflow"), *command], env=runner.env, stdout=log,
-                                           stderr=subprocess.STDOUT), log))
-    yield runner
-    for process, log in processes:
-        process.terminate()
-    for process, log in processes:
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def airflow_cli(runner, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "airflow"), *args], env=runner.env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def wait_for(what: str, check, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"{what} within {seconds:.0f}s"
-        time.sleep(5)
+    with airflow_services(runner, ["scheduler", "dag-processor"], executor="LocalExecutor",
+                          AIRFLOW__CORE__PARALLELISM="4"):
+        yield runner
 
 
 def test_a_backfill_of_three_missed_windows_patches_once(airflow, docker_api):
     reset_lab()
     registry = RegistryClient("127.0.0.1:5000")
     tags_before = {r: set(registry.list_tags(r)) for r in REPOSITORIES}
-    wait_for("the dag-processor did not register patch_lifecycle",
-             lambda: "patch_lifecycle" in airflow_cli(airflow, "dags", "list", "-o", "plain").stdout, 300)
+    wait_for_dag(airflow)
 
     created = airflow_cli(airflow, "backfill", "create", "--dag-id", "patch_lifecycle", "--max-active-runs", "1",
                           "--from-date", WINDOWS[0], "--to-date", f"{WINDOWS[-1]}T23:59:59")

@@ -36,7 +36,8 @@ class AirflowRunner:
         return Ledger(db.make_engine(self.env["PATCHPIPE_DB"]))
 
 
-def make_runner(home: Path, fleet: Path) -> AirflowRunner:
+def make_runner(home: Path, fleet: Path, **config: str) -> AirflowRunner:
+    """A fresh Airflow home; ``config`` adds environment (an ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``) before migrating."""
     home.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -47,10 +48,12 @@ def make_runner(home: Path, fleet: Path) -> AirflowRunner:
         "PATCHPIPE_DB": f"sqlite:///{home}/patchpipe.db",
         "PATCHPIPE_FLEET": str(fleet),
         "PATCHPIPE_DEPLOY_DEADLINE": "180",
+        "AIRFLOW__CORE__MAX_MAP_LENGTH": "4096",  # fleets beyond Airflow's default 1024 images (README)
+        **config,
     }
-    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
-    subprocess.run([str(BIN / "airflow"), "pools", "import", str(REPO / "include" / "airflow" / "pools.json")],
-                   env=env, check=True, capture_output=True, timeout=120)
+    for command in (["db", "migrate"], ["pools", "import", str(REPO / "include" / "airflow" / "pools.json")]):
+        result = subprocess.run([str(BIN / "airflow"), *command], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, f"airflow {' '.join(command)}:\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
     return AirflowRunner(home, env)
 
 
