@@ -6,8 +6,10 @@ Keeps the fleet in `include/fleet.yaml` (or `$PATCHPIPE_FLEET`) patched, image b
 1. **fetch_advisories**: newest security version of every package, from the distro security archive.
 2. **refresh_base** (per base image): inventory, assess, patch in place, verify, scan, push, move the base tag,
    so rebuilds start from a patched base.
-3. **patch_image** (per fleet image, mapped: one image's failure never stops the others):
-   inventory (packages read from the layers) -> assess (nothing to patch: a recorded no-op) ->
+3. **triage**: inventory and assess every selected image in one task; an image with nothing to
+   patch is recorded as a no-op there, so a large fleet costs a task group only per image to patch.
+4. **patch_image** (per image triage passed on, mapped: one image's failure never stops the others):
+   inventory (packages read from the layers) -> assess (the plan) ->
    patch (rebuild from the Dockerfile, or one patch layer) -> verify -> scan (findings before and
    after, the policy gate: a candidate that introduces a blocking finding stops here) -> push ->
    deploy_staging -> analyze_staging -> promote (production tag + rolling update, by digest) ->
@@ -19,7 +21,7 @@ Keeps the fleet in `include/fleet.yaml` (or `$PATCHPIPE_FLEET`) patched, image b
    the registry (`$PATCHPIPE_TRIVY_IMAGE`); otherwise it is skipped, saying so.
    A failed staging rollout or analysis rolls staging back and leaves production alone; a failed
    production rollout or analysis rolls production (tag and service) back.
-4. **record** / **summary**: every stage and every image's outcome goes to the patch ledger, with
+5. **record** / **summary**: every stage and every image's outcome goes to the patch ledger, with
    the findings of every production digest and candidate; the summary writes the run's report
    (Markdown and HTML, `$PATCHPIPE_REPORTS_DIR`).
 
@@ -62,6 +64,7 @@ from patchpipe.airflow.operators import (
     SelectTargetsOperator,
     StartRunOperator,
     SummaryOperator,
+    TriageOperator,
     TrivyScanOperator,
     VerifyOperator,
 )
@@ -134,7 +137,8 @@ with DAG(
         [production_ok, staging_back, production_back] >> record
 
     base_runs = refresh_base.expand(name=bases.output)
-    image_runs = patch_image.expand(name=images.output)
+    to_patch = TriageOperator(task_id="triage", images=images.output)
+    image_runs = patch_image.expand(name=to_patch.output)
     start >> advisories >> [bases, images]
     base_runs >> image_runs
     advisories >> image_runs

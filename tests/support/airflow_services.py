@@ -11,19 +11,13 @@ component logs to ``<home>/<name>.log``; a component is given as its CLI words, 
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from support.api_server import free_port
 from support.dag_runs import BIN, AirflowRunner
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 Component = str | tuple[str, Sequence[str], dict]

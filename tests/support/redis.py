@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from support.airflow_services import free_port
+from support.api_server import free_port
 
 _START_TIMEOUT_S = 30
 

@@ -11,15 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from patchpipe.db import create_schema, make_engine
-from patchpipe.fleet import load_fleet
+from support.demo_services import demo_services
 from patchpipe.ledger.models import ImageStatus, RunType, StageOutcome
 from patchpipe.ledger.store import PackageChange
 from patchpipe.lifecycle.record import RUN_LEVEL, record
-from patchpipe.lifecycle.services import Services
 from patchpipe.plan import PackageUpgrade, PatchPlan
 
-ROOT = Path(__file__).resolve().parents[2]
 RUN = "scheduled__2026-11-24T02:00:00+00:00"
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
 OLD = "sha256:" + "0" * 64
@@ -36,13 +33,10 @@ PACKAGES = (PackageChange("libssl3", "3.0.11-1~deb12u1", "3.0.15-1~deb12u1"),
 
 @pytest.fixture
 def svc(tmp_path: Path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'l.db'}")
-    create_schema(engine)
-    services = Services(fleet=load_fleet(ROOT / "include" / "fleet.yaml"), manifest_dir=ROOT / "include",
-                        engine=engine, docker_factory=lambda: None)
+    services = demo_services(tmp_path)
     services.ledger.start_run(RUN, RunType.SCHEDULED, logical_date=T0)
     yield services
-    engine.dispose()
+    services.engine.dispose()
 
 
 class Stages:

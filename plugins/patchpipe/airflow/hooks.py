@@ -18,10 +18,17 @@ from airflow.sdk import BaseHook
 from sqlalchemy import URL
 
 from patchpipe import db, settings
-from patchpipe.airflow.kubernetes import kubernetes_deployer
 from patchpipe.errors import PatchpipeError
 from patchpipe.fleet import load_fleet
 from patchpipe.lifecycle.services import Services
+
+
+def _kubernetes_deployer(*args, **kwargs):
+    # Imported when a kubernetes target is deployed: the provider's client takes about a second to
+    # import, which every parse of the DAG files would otherwise pay.
+    from patchpipe.airflow.kubernetes import kubernetes_deployer
+
+    return kubernetes_deployer(*args, **kwargs)
 
 
 def _connection(conn_id: str):
@@ -69,7 +76,7 @@ class PatchpipeHook(BaseHook):
             manifest_dir=fleet.manifest_dir,
             engine=engine,
             docker_factory=self._docker_client,
-            kubernetes_factory=kubernetes_deployer,
+            kubernetes_factory=_kubernetes_deployer,
             credentials=self._registry_credentials(fleet),
             deploy_deadline_seconds=settings.deploy_deadline_seconds(),
         )

@@ -12,6 +12,7 @@ from patchpipe.airflow.operators.push import PushOperator
 from patchpipe.airflow.operators.record import RecordOperator
 from patchpipe.airflow.operators.run import SelectTargetsOperator, StartRunOperator, SummaryOperator
 from patchpipe.airflow.operators.scan import ScanOperator
+from patchpipe.airflow.operators.triage import TriageOperator
 from patchpipe.airflow.operators.trivy import TrivyScanOperator
 from patchpipe.airflow.operators.verify import VerifyOperator
 
@@ -19,5 +20,5 @@ __all__ = [
     "AnalysisOperator", "AssessOperator", "DeployOperator", "FetchAdvisoriesOperator", "InventoryOperator",
     "PatchOperator", "ProductionApprovalOperator", "PromoteOperator", "PushOperator", "RecordOperator",
     "RollbackOperator", "RollbackProductionOperator", "ScanOperator", "SelectTargetsOperator", "StartRunOperator",
-    "SummaryOperator", "TrivyScanOperator", "VerifyOperator",
+    "SummaryOperator", "TriageOperator", "TrivyScanOperator", "VerifyOperator",
 ]

@@ -17,14 +17,19 @@ class AssessOperator(StageOperator):
         self.inventory = inventory
 
     def run(self, services, context):
-        window = window_time(context)
-        if run_type(context) == "backfill" and window is not None:
-            newer = services.ledger.promoted_after(self.image, window)
-            if newer is not None:
-                raise AirflowSkipException(f"{self.image}: a newer run ({newer.run_id}) already promoted "
-                                           f"{newer.after_digest}; a backfill never goes back")
-        plan = assess(services, self.inventory, emergency_trigger(context), context["run_id"])
-        if plan.is_empty:
-            reason = plan.why[0] if plan.why else f"nothing to patch at {plan.source_digest}"
-            raise AirflowSkipException(f"{self.image}: {reason}")
-        return plan.to_dict()
+        return plan_or_skip(services, context, self.image, self.inventory)
+
+
+def plan_or_skip(services, context, image: str, inventoried: dict) -> dict:
+    """The image's patch plan, or AirflowSkipException saying why there is nothing to do in this run."""
+    window = window_time(context)
+    if run_type(context) == "backfill" and window is not None:
+        newer = services.ledger.promoted_after(image, window)
+        if newer is not None:
+            raise AirflowSkipException(f"{image}: a newer run ({newer.run_id}) already promoted "
+                                       f"{newer.after_digest}; a backfill never goes back")
+    plan = assess(services, inventoried, emergency_trigger(context), context["run_id"])
+    if plan.is_empty:
+        reason = plan.why[0] if plan.why else f"nothing to patch at {plan.source_digest}"
+        raise AirflowSkipException(f"{image}: {reason}")
+    return plan.to_dict()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -35,20 +35,25 @@ class StageOperator(BaseOperator):
 
     def execute(self, context):
         services = PatchpipeHook(self.patchpipe_db_conn_id).services(self.fleet_path)
-        started_at, clock = utc_now(), time.monotonic()
+        return run_stage(services, context["run_id"], self.image or RUN_LEVEL, self.stage,
+                         lambda: self.run(services, context))
 
-        def record(outcome: StageOutcome, detail: Any) -> None:
-            services.ledger.record_stage(context["run_id"], self.image or RUN_LEVEL, self.stage, outcome,
-                                         started_at, time.monotonic() - clock, detail)
 
-        try:
-            result = self.run(services, context)
-        except AirflowSkipException as skip:
-            record(StageOutcome.SKIPPED, {"reason": str(skip)})
-            raise
-        except Exception as exc:
-            record(StageOutcome.FAILED, {"error": str(exc), "type": type(exc).__name__,
-                                         **getattr(exc, "ledger_detail", {})})
-            raise
-        record(StageOutcome.SUCCESS, result)
-        return result
+def run_stage(services, run_id: str, image: str, stage: str, work: Callable[[], Any]) -> Any:
+    """``work()``, with its outcome, duration and result (or error) written to the ledger as ``stage``."""
+    started_at, clock = utc_now(), time.monotonic()
+
+    def record(outcome: StageOutcome, detail: Any) -> None:
+        services.ledger.record_stage(run_id, image, stage, outcome, started_at, time.monotonic() - clock, detail)
+
+    try:
+        result = work()
+    except AirflowSkipException as skip:
+        record(StageOutcome.SKIPPED, {"reason": str(skip)})
+        raise
+    except Exception as exc:
+        record(StageOutcome.FAILED, {"error": str(exc), "type": type(exc).__name__,
+                                     **getattr(exc, "ledger_detail", {})})
+        raise
+    record(StageOutcome.SUCCESS, result)
+    return result
