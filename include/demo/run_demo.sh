@@ -5,6 +5,8 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=$REPO_ROOT/.venv/bin
 LOG=$AIRFLOW_HOME/demo-run.log
+# A fleet of more than Airflow's default 1024 images needs a higher map limit (README: Running it).
+export AIRFLOW__CORE__MAX_MAP_LENGTH=${AIRFLOW__CORE__MAX_MAP_LENGTH:-4096}
 mkdir -p "$AIRFLOW_HOME"
 
 "$BIN/airflow" db migrate >"$AIRFLOW_HOME/db-migrate.log" 2>&1 \

@@ -7,6 +7,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export PATH="$REPO_ROOT/.venv/bin:$PATH"  # standalone starts its components as `airflow ...`
 export AIRFLOW__CORE__EXECUTOR=${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}
+# A fleet of more than Airflow's default 1024 images needs a higher map limit (README: Running it).
+export AIRFLOW__CORE__MAX_MAP_LENGTH=${AIRFLOW__CORE__MAX_MAP_LENGTH:-4096}
 mkdir -p "$AIRFLOW_HOME"
 
 passwords=$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated

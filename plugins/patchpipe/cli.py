@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from patchpipe.cli_advisories import add_advisories_commands
+from patchpipe.cli_fleet_generate import add_fleet_generate_command
 from patchpipe.cli_ledger_history import add_ledger_history_commands
 from patchpipe.cli_sbom import add_sbom_command
 from patchpipe.cli_scan import add_scan_command
@@ -29,6 +30,8 @@ _EXAMPLES = """\
 examples:
   patchpipe fleet validate include/fleet.yaml
       check a fleet manifest; every problem is listed as path: message
+  patchpipe fleet generate --images 1000 --out /tmp/fleet-1000.yaml
+      a manifest of 1,000 images on 3 shared bases, to try a large fleet
   patchpipe ledger summary
       what the last patch run did, image by image
 """
@@ -91,6 +94,7 @@ def _add_fleet_commands(groups: argparse._SubParsersAction) -> None:
     )
     validate.add_argument("file", metavar="FILE", help="the manifest, e.g. include/fleet.yaml")
     validate.set_defaults(command=_fleet_validate)
+    add_fleet_generate_command(commands)
 
 
 def _fleet_validate(args: argparse.Namespace) -> int:

@@ -4,12 +4,16 @@ Images: those the run's ``images`` option names (all when none), and in a schedu
 run only those whose patch window is open at the run's time (``patchpipe.windows``; an image
 without a window of its own follows the default one, and without any it follows the DAG's
 schedule). An emergency run ignores windows. Bases: those a selected image is rebuilt on.
+
+Each list is what a task group is mapped over, and Airflow maps over at most ``[core] max_map_length``
+values (1024 by default): ``check_map_length`` stops a larger selection with a message that says so.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from patchpipe.errors import PatchpipeError
 from patchpipe.run_options import RunOptions
 from patchpipe.windows import last_opening, window_open
 
@@ -34,3 +38,18 @@ def select_bases(fleet, images: list[str]) -> list[str]:
     """The bases the ``images`` are rebuilt on, in manifest order."""
     used = {str(image.build.base) for image in fleet.images if image.name in images and image.build is not None}
     return [base.name for base in fleet.bases if base.image in used]
+
+
+MAX_MAP_LENGTH_SETTING = "AIRFLOW__CORE__MAX_MAP_LENGTH"
+
+
+def check_map_length(selected: list[str], kind: str, limit: int) -> None:
+    """Raise PatchpipeError when more ``kind`` are selected than Airflow may map over (``limit``)."""
+    if len(selected) <= limit:
+        return
+    suggested = max(4096, 1 << (len(selected) - 1).bit_length())
+    raise PatchpipeError(
+        f"this run selected {len(selected)} {kind}, but Airflow maps a task group over at most {limit} "
+        f"([core] max_map_length). Set {MAX_MAP_LENGTH_SETTING}={suggested} (or more) for the api-server, "
+        f"scheduler and workers and restart them, or patch the fleet in parts with the run's 'images' option"
+    )
