@@ -50,7 +50,7 @@ test-browser: venv ## the dashboard on a real api-server, in headless Chromium (
 	$(BIN)/pytest -m browser tests/browser
 
 test: venv lab-up ## every test this machine can run (brings the lab up first)
-	$(BIN)/pytest tests
+	$(BIN)/pytest --durations=25 tests
 
 e2e-k8s: venv ## patch_lifecycle on a Kubernetes cluster (kind; see include/k8s/README.md)
 	bash include/k8s/kind.sh check
