@@ -69,13 +69,13 @@ def test_the_cli_writes_a_manifest_fleet_validate_accepts(tmp_path, capsys) -> N
 
 
 def test_more_images_than_max_map_length_is_a_clear_error() -> None:
-    check_map_length(["a"] * 1024, "images", 1024)
+    check_map_length(["a"] * 1024, "images to patch", 1024)
     with pytest.raises(PatchpipeError) as error:
-        check_map_length(["a"] * 1100, "images", 1024)
-    assert str(error.value).startswith("this run selected 1100 images, but Airflow maps a task group over at "
+        check_map_length(["a"] * 1100, "images to patch", 1024)
+    assert str(error.value).startswith("this run has 1100 images to patch, but Airflow maps a task group over at "
                                        "most 1024 ([core] max_map_length). Set AIRFLOW__CORE__MAX_MAP_LENGTH=4096")
     with pytest.raises(PatchpipeError, match="MAX_MAP_LENGTH=8192"):
-        check_map_length(["a"] * 5000, "images", 4096)
+        check_map_length(["a"] * 5000, "images to patch", 4096)
 
 
 class _Ledger:
@@ -104,19 +104,10 @@ def select_images(fleet_of_1100, monkeypatch):
     return lambda: operator.execute({"run_id": "manual__scale", "params": {}}), ledger
 
 
-def test_select_images_fails_early_on_a_fleet_beyond_the_limit(select_images, monkeypatch) -> None:
-    monkeypatch.delenv("AIRFLOW__CORE__MAX_MAP_LENGTH", raising=False)
+def test_select_images_passes_a_fleet_beyond_the_limit_on_to_triage(select_images, monkeypatch) -> None:
+    monkeypatch.delenv("AIRFLOW__CORE__MAX_MAP_LENGTH", raising=False)  # Airflow's default, 1024
     run, ledger = select_images
-    with pytest.raises(PatchpipeError, match=r"selected 1100 images, but .* at most 1024 .*"
-                                             r"AIRFLOW__CORE__MAX_MAP_LENGTH=4096"):
-        run()
-    assert ledger.stages[-1][:3] == ("(run)", "select_images", "failed")  # the ledger says why too
-
-
-def test_select_images_maps_the_whole_fleet_with_a_raised_limit(select_images, monkeypatch) -> None:
-    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "4096")
-    run, ledger = select_images
-    selected = run()
+    selected = run()  # not mapped over: only what triage passes on is
     assert len(selected) == 1100 and selected[0] == "app-0001"
     assert ledger.stages[-1][:3] == ("(run)", "select_images", "success")
 
@@ -137,9 +128,9 @@ def test_a_run_whose_select_images_failed_is_a_failed_run(tmp_path, monkeypatch)
     ledger = Ledger(engine)
     ledger.start_run("manual__big", "manual")
     ledger.record_stage("manual__big", "(run)", "select_images", StageOutcome.FAILED, utc_now(), 0.1,
-                        {"error": "this run selected 1100 images, but Airflow maps ..."})
+                        {"error": "this run has 1100 images to patch, but Airflow maps ..."})
 
-    with pytest.raises(AirflowFailException, match="select_images failed: this run selected 1100 images"):
+    with pytest.raises(AirflowFailException, match="select_images failed: this run has 1100 images to patch"):
         SummaryOperator(task_id="summary").execute({"run_id": "manual__big"})
     assert ledger.get_run("manual__big").status == RunStatus.FAILED  # no image failed, yet the run did
 

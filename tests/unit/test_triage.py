@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from support.demo_services import demo_services
 from patchpipe.airflow.operators import triage
+from patchpipe.errors import PatchpipeError
 from patchpipe.ledger.models import ImageStatus, RunType, StageOutcome
 
 RUN = "manual__2026-11-29T06:00:00+00:00"
@@ -51,3 +52,15 @@ def test_no_ops_are_recorded_and_the_rest_is_passed_on(svc, monkeypatch):
     assert (failed.stage, failed.outcome, failed.detail["error"]) == ("inventory", StageOutcome.FAILED,
                                                                        "registry answered 500")
     assert [s.stage for s in svc.ledger.stage_results(RUN, "vendor-app")] == ["inventory", "assess"]
+
+
+def test_more_images_to_patch_than_airflow_maps_fail_triage_saying_how_to_raise_the_limit(svc, monkeypatch):
+    monkeypatch.setattr(triage, "inventory", lambda services, name: {"image": name, "digest": "sha256:a"})
+    monkeypatch.setattr(triage, "plan_or_skip", lambda services, context, name, inventoried: {"image": name})
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "2")
+    operator = triage.TriageOperator(task_id="triage", images=["demo-web", "vendor-app", "third"])
+    with pytest.raises(PatchpipeError, match=r"this run has 3 images to patch, but .* at most 2 .*"
+                                             r"AIRFLOW__CORE__MAX_MAP_LENGTH=4096"):
+        operator.run(svc, {"run_id": RUN})
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
+    assert operator.run(svc, {"run_id": RUN}) == ["demo-web", "vendor-app", "third"]

@@ -5,8 +5,9 @@ run only those whose patch window is open at the run's time (``patchpipe.windows
 without a window of its own follows the default one, and without any it follows the DAG's
 schedule). An emergency run ignores windows. Bases: those a selected image is rebuilt on.
 
-Each list is what a task group is mapped over, and Airflow maps over at most ``[core] max_map_length``
-values (1024 by default): ``check_map_length`` stops a larger selection with a message that says so.
+Task groups are mapped over the bases and over the images triage passes on, and Airflow maps over
+at most ``[core] max_map_length`` values (1024 by default): ``check_map_length`` stops a longer list
+with a message that says so.
 """
 
 from __future__ import annotations
@@ -43,13 +44,13 @@ def select_bases(fleet, images: list[str]) -> list[str]:
 MAX_MAP_LENGTH_SETTING = "AIRFLOW__CORE__MAX_MAP_LENGTH"
 
 
-def check_map_length(selected: list[str], kind: str, limit: int) -> None:
-    """Raise PatchpipeError when more ``kind`` are selected than Airflow may map over (``limit``)."""
-    if len(selected) <= limit:
+def check_map_length(names: list[str], what: str, limit: int) -> None:
+    """Raise PatchpipeError when the run has more ``what`` than Airflow may map over (``limit``)."""
+    if len(names) <= limit:
         return
-    suggested = max(4096, 1 << (len(selected) - 1).bit_length())
+    suggested = max(4096, 1 << (len(names) - 1).bit_length())
     raise PatchpipeError(
-        f"this run selected {len(selected)} {kind}, but Airflow maps a task group over at most {limit} "
+        f"this run has {len(names)} {what}, but Airflow maps a task group over at most {limit} "
         f"([core] max_map_length). Set {MAX_MAP_LENGTH_SETTING}={suggested} (or more) for the api-server, "
         f"scheduler and workers and restart them, or patch the fleet in parts with the run's 'images' option"
     )

@@ -26,8 +26,9 @@ class SelectTargetsOperator(StageOperator):
     """The names to patch this run, mapped over: the images the run's Params and the patch windows
     allow (each image left out is recorded as a no-op saying why), or the bases they are built on.
 
-    More names than ``[core] max_map_length`` fail here, saying how to raise it, before Airflow
-    refuses the list with "pushed value is too large to map as a downstream's dependency"."""
+    More bases than ``[core] max_map_length`` fail here, saying how to raise it, before Airflow
+    refuses the list with "pushed value is too large to map as a downstream's dependency". The
+    images are not mapped over: triage is, over those it passes on (it checks the limit)."""
 
     template_fields = (*StageOperator.template_fields, "kind")
 
@@ -43,7 +44,6 @@ class SelectTargetsOperator(StageOperator):
             bases = select_bases(fleet, images)
             check_map_length(bases, "bases", max_map_length())
             return bases
-        check_map_length(images, "images", max_map_length())
         for name, reason in left_out.items():
             self.log.info("%s: left out: %s", name, reason)
             services.ledger.record_image(context["run_id"], name, kind=fleet.image(name).kind,

@@ -4,8 +4,10 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from patchpipe.airflow.operators.assess import plan_or_skip
 from patchpipe.airflow.operators.base import StageOperator, run_stage
+from patchpipe.airflow.operators.run import max_map_length
 from patchpipe.lifecycle.inventory import inventory
 from patchpipe.lifecycle.record import record
+from patchpipe.lifecycle.select import check_map_length
 
 _PROGRESS_EVERY = 25
 
@@ -15,7 +17,8 @@ class TriageOperator(StageOperator):
 
     Only they get a ``patch_image`` task group, so an image with nothing to patch costs one inventory
     and one assessment, not a mapped group of fifteen tasks: a fleet's run time grows with what needs
-    patching, not with the fleet. A no-op is written to the ledger exactly as the group would write
+    patching, not with the fleet, and only the images to patch count against Airflow's
+    ``[core] max_map_length``. A no-op is written to the ledger exactly as the group would write
     it (inventory, assess skipped with the reason, record). An image whose triage fails is passed on:
     its own group retries it and records the failure, so one image never stops the others.
     """
@@ -34,6 +37,7 @@ class TriageOperator(StageOperator):
                 to_patch.append(name)
             if done % _PROGRESS_EVERY == 0 or done == len(self.images):
                 self.log.info("triage: %d of %d images assessed, %d to patch", done, len(self.images), len(to_patch))
+        check_map_length(to_patch, "images to patch", max_map_length())
         return to_patch
 
     def _nothing_to_patch(self, services, context, name: str) -> bool:
