@@ -39,6 +39,14 @@ def start_chromium(profile: Path):
     return driver
 
 
+@pytest.fixture
+def chrome(tmp_path):
+    """Headless Chromium with a fresh profile, quit after the test; import it into a test module to use it."""
+    driver = start_chromium(tmp_path / "chromium-profile")
+    yield driver
+    driver.quit()
+
+
 def sign_in(driver, server, next_path: str, *, absent: str | None = None) -> None:
     """Open ``next_path`` signed out, follow the sign-in link and log in as admin in Airflow's form.
 

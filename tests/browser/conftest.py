@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from browser.chromium import save_screenshot, start_chromium
+from browser.chromium import chrome, save_screenshot  # noqa: F401  (chrome: a fixture)
 from support.api_server import ApiServer, migrate, start_api_server
 from support.fleet_ledger import Expected, fill_fleet_ledger
 
@@ -51,18 +51,9 @@ def dashboard(tmp_path_factory) -> Dashboard:
     expected = fill_fleet_ledger(engine)
     engine.dispose()
     migrate(home, ledger_url)
-    server = start_api_server(home, ledger_url, extra_env={
-        "AIRFLOW_CONN_PATCHPIPE_METRICS": f'{{"conn_type": "generic", "password": "{SCRAPE_TOKEN}"}}'})
+    server = start_api_server(home, ledger_url, scrape_token=SCRAPE_TOKEN)
     yield Dashboard(server, expected, ledger_url)
     server.stop()
-
-
-@pytest.fixture
-def chrome(tmp_path):
-    """Headless Chromium through chromedriver, with a fresh profile (``browser.chromium``)."""
-    driver = start_chromium(tmp_path / "chromium-profile")
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture

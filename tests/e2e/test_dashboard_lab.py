@@ -33,7 +33,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from browser.chromium import WAIT, cell_texts, save_screenshot, severity_chips, sign_in, start_chromium
+from browser.chromium import WAIT, cell_texts, chrome, save_screenshot, severity_chips, sign_in  # noqa: F401
 from patchpipe import db
 from patchpipe.advisories.records import Advisory, AffectedPackage, Severity, Status
 from patchpipe.advisories.store import FeedOrigin, replace_feed
@@ -121,17 +121,10 @@ def lab(tmp_path_factory):
     records = {r.image: r for r in ledger.run_summary(run.run_id)}
 
     # A real api-server on the runner's own home and ledger, with the scrape token Prometheus would send.
-    server = start_api_server(runner.home, runner.env["PATCHPIPE_DB"], name="dashboard-api-server", extra_env={
-        "AIRFLOW_CONN_PATCHPIPE_METRICS": f'{{"conn_type": "generic", "password": "{SCRAPE_TOKEN}"}}'})
+    server = start_api_server(runner.home, runner.env["PATCHPIPE_DB"], name="dashboard-api-server",
+                              scrape_token=SCRAPE_TOKEN)
     yield LabDashboard(runner, ledger, run, records, server)
     server.stop()
-
-
-@pytest.fixture
-def chrome(tmp_path):
-    driver = start_chromium(tmp_path / "chromium-profile")
-    yield driver
-    driver.quit()
 
 
 def screenshot(driver, name: str, capsys) -> None:

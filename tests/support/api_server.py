@@ -89,11 +89,15 @@ class ApiServer:
 
 
 def start_api_server(home: Path, ledger_url: str, *, all_admins: bool = False, name: str = "api-server",
-                     extra_env: dict[str, str] | None = None, ready_seconds: float = 180) -> ApiServer:
-    """Start `airflow api-server` on a free port of 127.0.0.1 and wait until it answers."""
+                     scrape_token: str | None = None, ready_seconds: float = 180) -> ApiServer:
+    """Start `airflow api-server` on a free port of 127.0.0.1 and wait until it answers.
+
+    ``scrape_token`` is the password of the ``patchpipe_metrics`` connection: the token Prometheus sends.
+    """
     port = free_port()
-    env = airflow_env(home, ledger_url, AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=str(all_admins),
-                      **(extra_env or {}))
+    extra_env = {} if scrape_token is None else {
+        "AIRFLOW_CONN_PATCHPIPE_METRICS": f'{{"conn_type": "generic", "password": "{scrape_token}"}}'}
+    env = airflow_env(home, ledger_url, AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=str(all_admins), **extra_env)
     log_path = home / f"{name}.log"
     log = open(log_path, "w")
     process = subprocess.Popen([str(BIN / "airflow"), "api-server", "--port", str(port), "--host", "127.0.0.1"],

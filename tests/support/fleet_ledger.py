@@ -182,6 +182,16 @@ def _rollout(target: str, previous: str, image: str) -> dict:
     return {"target": target, "previous_image": previous, "image": image, "changed": True}
 
 
+def _staged_and_promoted(w: _Writer, run: str, image: str, at: datetime, before: str, after: str) -> None:
+    """deploy_staging, a passing analyze_staging and promote of ``image`` from digest ``before`` to ``after``."""
+    w.stage(run, image, "deploy_staging", at, _rollout(f"{image}-staging", ref(image, before), ref(image, after)),
+            seconds=20)
+    w.stage(run, image, "analyze_staging", at + timedelta(seconds=25), {"passed": True}, seconds=30)
+    w.stage(run, image, "promote", at + timedelta(seconds=60),
+            {"production": tag(image), "digest": after,
+             "rollout": _rollout(f"{image}-production", ref(image, before), ref(image, after))}, seconds=20)
+
+
 def fill_fleet_ledger(engine: Engine) -> dict[str, Expected]:
     """Write the three runs; returns ``EXPECTED``."""
     clock = _Clock()
@@ -196,13 +206,7 @@ def fill_fleet_ledger(engine: Engine) -> dict[str, Expected]:
         w, RUN_A, web, RUN_A_AT + timedelta(minutes=1), "A", web_up,
         production=["CVE-2024-56406", "CVE-2025-40909", "CVE-2025-6020", "CVE-2011-3374", "CVE-2022-0563"],
         candidate_has=["CVE-2011-3374", "CVE-2022-0563"], before=DIGESTS[web]["original"])
-    w.stage(RUN_A, web, "deploy_staging", t, _rollout("demo-web-staging", ref(web, DIGESTS[web]["original"]),
-                                                      ref(web, web_a)), seconds=20)
-    w.stage(RUN_A, web, "analyze_staging", t + timedelta(seconds=25), {"passed": True}, seconds=30)
-    w.stage(RUN_A, web, "promote", t + timedelta(seconds=60),
-            {"production": tag(web), "digest": web_a,
-             "rollout": _rollout("demo-web-production", ref(web, DIGESTS[web]["original"]), ref(web, web_a))},
-            seconds=20)
+    _staged_and_promoted(w, RUN_A, web, t, DIGESTS[web]["original"], web_a)
     w.stage(RUN_A, web, "analyze_production", t + timedelta(seconds=85), {"passed": True}, seconds=30)
     web_promoted_at = t + timedelta(seconds=120)
     w.result(RUN_A, web, web_promoted_at, kind="rebuild", source_ref=tag(web), before_digest=DIGESTS[web]["original"],
@@ -249,13 +253,7 @@ def fill_fleet_ledger(engine: Engine) -> dict[str, Expected]:
         w, RUN_B, vendor, RUN_B_AT + timedelta(minutes=1), "B", vendor_up_b,
         production=["CVE-2025-4802", "CVE-2024-56406", "CVE-2025-8058", "CVE-2023-4039", "CVE-2011-3374"],
         candidate_has=["CVE-2023-4039", "CVE-2011-3374"], before=DIGESTS[vendor]["original"])
-    w.stage(RUN_B, vendor, "deploy_staging", t, _rollout("vendor-app-staging", ref(vendor, DIGESTS[vendor]["original"]),
-                                                         ref(vendor, vendor_b)), seconds=20)
-    w.stage(RUN_B, vendor, "analyze_staging", t + timedelta(seconds=25), {"passed": True}, seconds=30)
-    w.stage(RUN_B, vendor, "promote", t + timedelta(seconds=60),
-            {"production": tag(vendor), "digest": vendor_b,
-             "rollout": _rollout("vendor-app-production", ref(vendor, DIGESTS[vendor]["original"]),
-                                 ref(vendor, vendor_b))}, seconds=20)
+    _staged_and_promoted(w, RUN_B, vendor, t, DIGESTS[vendor]["original"], vendor_b)
     failing = _failed_check("request-duration", 812.0, 500, 3)
     w.stage(RUN_B, vendor, "analyze_production", t + timedelta(seconds=85), failing, StageOutcome.FAILED, seconds=20)
     w.stage(RUN_B, vendor, "rollback_production", t + timedelta(seconds=110),
