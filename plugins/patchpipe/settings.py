@@ -16,3 +16,8 @@ def fleet_path() -> Path:
 def deploy_deadline_seconds() -> float:
     """How long a rollout may take before it counts as failed (``PATCHPIPE_DEPLOY_DEADLINE``, default 600)."""
     return float(os.environ.get("PATCHPIPE_DEPLOY_DEADLINE", "600"))
+
+
+def cache_dir() -> Path:
+    """Where patchpipe keeps what it can rebuild (``PATCHPIPE_CACHE``, default ``~/.cache/patchpipe``)."""
+    return Path(os.environ.get("PATCHPIPE_CACHE") or Path.home() / ".cache" / "patchpipe").expanduser()

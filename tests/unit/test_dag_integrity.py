@@ -79,3 +79,29 @@ def test_importing_dags_does_no_network_or_docker_io(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
     assert int(result.stdout.split()[-1]) >= 1
+
+
+def test_parsing_with_cached_image_names_imports_no_core_module(tmp_path):
+    """The dag-processor imports the DAG files' modules again on every parse: the stage code, the
+    manifest's models, the Docker client and ``requests`` must wait until a task runs."""
+    script = textwrap.dedent(f"""
+        import sys
+        from airflow.dag_processing.dagbag import DagBag
+        bag = DagBag(dag_folder={str(DAGS)!r})
+        assert not bag.import_errors, bag.import_errors
+        print(" ".join(sorted(name for name in sys.modules if name.startswith(("patchpipe", "docker", "requests")))))
+    """)
+    env = {"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PATCHPIPE_CACHE": str(tmp_path / "cache")}
+
+    def imported() -> set[str]:
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return set(result.stdout.split())
+
+    first = imported()  # no cached names yet: the manifest is loaded and validated
+    assert "patchpipe.fleet.models" in first
+    steady = imported()
+    heavy = {"patchpipe.fleet.models", "patchpipe.lifecycle.inventory", "patchpipe.lifecycle.patch",
+             "patchpipe.advisories.store", "patchpipe.ledger.store", "docker", "requests"}
+    assert "patchpipe.airflow.operators" in steady
+    assert steady & heavy == set()

@@ -38,7 +38,7 @@ def test_no_ops_are_recorded_and_the_rest_is_passed_on(svc, monkeypatch):
             raise AirflowSkipException(f"{name}: nothing to patch at {inventoried['digest']}")
         return {"image": name, "upgrades": [{"name": "libssl3"}]}
 
-    monkeypatch.setattr(triage, "inventory", inventory)
+    monkeypatch.setattr("patchpipe.lifecycle.inventory.inventory", inventory)
     monkeypatch.setattr(triage, "plan_or_skip", plan_or_skip)
     operator = triage.TriageOperator(task_id="triage", images=["demo-web", "vendor-app", "broken"])
 
@@ -55,7 +55,8 @@ def test_no_ops_are_recorded_and_the_rest_is_passed_on(svc, monkeypatch):
 
 
 def test_more_images_to_patch_than_airflow_maps_fail_triage_saying_how_to_raise_the_limit(svc, monkeypatch):
-    monkeypatch.setattr(triage, "inventory", lambda services, name: {"image": name, "digest": "sha256:a"})
+    monkeypatch.setattr("patchpipe.lifecycle.inventory.inventory",
+                        lambda services, name: {"image": name, "digest": "sha256:a"})
     monkeypatch.setattr(triage, "plan_or_skip", lambda services, context, name, inventoried: {"image": name})
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "2")
     operator = triage.TriageOperator(task_id="triage", images=["demo-web", "vendor-app", "third"])

@@ -14,7 +14,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowSkipException
 from docker.types import Mount
 
-from patchpipe.airflow.operators.trivy import REPORT_PATH, TrivyScanOperator, _TrivyContainer, trivy_image
+from patchpipe.airflow.operators.trivy import REPORT_PATH, TrivyScanOperator, trivy_image
+from patchpipe.airflow.trivy_container import TrivyContainer
 from patchpipe.fleet import load_fleet
 from patchpipe.images.reference import parse_reference
 from patchpipe.images.registry import RegistryClient
@@ -74,7 +75,7 @@ def test_the_container_runs_trivy_on_the_pushed_candidate_by_digest(services) ->
     op = operator(candidate=CANDIDATE)
     container = op.trivy_container(services, trivy, op.scan_target(services))
 
-    assert isinstance(container, _TrivyContainer)
+    assert isinstance(container, TrivyContainer)
     assert container.image == "127.0.0.1:5000/tools/trivy:0.58.1"
     assert container.command == ["image", "--format", "json", "--output", REPORT_PATH, "--scanners", "vuln",
                                  "--insecure", f"127.0.0.1:5000/demo/web@{DIGEST}"]
@@ -109,7 +110,7 @@ def test_credentials_go_to_trivy_privately_and_a_remote_registry_over_https(serv
 def test_the_report_trivy_writes_becomes_the_stages_findings(services, registry_holds, monkeypatch) -> None:
     registry_holds(True)
     document = json.loads((ROOT / "tests" / "fixtures" / "trivy" / "debian-buster.json").read_text())
-    monkeypatch.setattr(_TrivyContainer, "execute", lambda self, context: document)
+    monkeypatch.setattr(TrivyContainer, "execute", lambda self, context: document)
     result = operator(candidate=CANDIDATE).run(services, {})
 
     assert result["target"] == f"127.0.0.1:5000/demo/web@{DIGEST}"
@@ -121,6 +122,6 @@ def test_the_report_trivy_writes_becomes_the_stages_findings(services, registry_
 
 def test_no_report_from_the_container_fails_the_task(services, registry_holds, monkeypatch) -> None:
     registry_holds(True)
-    monkeypatch.setattr(_TrivyContainer, "execute", lambda self, context: None)
+    monkeypatch.setattr(TrivyContainer, "execute", lambda self, context: None)
     with pytest.raises(Exception, match=rf"wrote no JSON report at {REPORT_PATH} for 127\.0\.0\.1:5000/demo/web@"):
         operator(candidate=CANDIDATE).run(services, {})

@@ -7,20 +7,21 @@
 - ``kubernetes_default`` (optional, for ``kubernetes`` deploy targets): the cluster, through the
   cncf-kubernetes provider's KubernetesHook; without it the default kubeconfig.
 - one connection per private registry, named in the manifest's ``registries`` (login and password).
+
+The core, the docker provider and the manifest's models are imported when a hook is used, not with
+this module: every parse of the DAG files imports it (through the operators), and they are most of
+an import's cost.
 """
 
 from __future__ import annotations
 
 import os
 
-from airflow.providers.docker.hooks.docker import DockerHook
 from airflow.sdk import BaseHook
 from sqlalchemy import URL
 
 from patchpipe import db, settings
 from patchpipe.errors import PatchpipeError
-from patchpipe.fleet import load_fleet
-from patchpipe.lifecycle.services import Services
 
 
 def _kubernetes_deployer(*args, **kwargs):
@@ -67,7 +68,10 @@ class PatchpipeHook(BaseHook):
         conn = _connection(self.patchpipe_db_conn_id)
         return sqlalchemy_url(conn) if conn else db.database_url()
 
-    def services(self, fleet_path: str | None = None) -> Services:
+    def services(self, fleet_path: str | None = None):
+        from patchpipe.fleet import load_fleet
+        from patchpipe.lifecycle.services import Services
+
         fleet = load_fleet(fleet_path or settings.fleet_path())
         engine = db.make_engine(self.database_url())
         db.create_schema(engine)
@@ -83,6 +87,8 @@ class PatchpipeHook(BaseHook):
 
     @staticmethod
     def _docker_client():
+        from airflow.providers.docker.hooks.docker import DockerHook
+
         docker_conn_id = "docker_default" if _connection("docker_default") else None
         base_url = os.environ.get("DOCKER_HOST", "unix://var/run/docker.sock")
         return DockerHook(docker_conn_id=docker_conn_id, base_url=base_url).api_client

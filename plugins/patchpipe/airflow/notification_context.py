@@ -24,20 +24,17 @@ from patchpipe.db import utc_now
 from patchpipe.ledger.models import StageOutcome
 from patchpipe.ledger.store import Ledger
 from patchpipe.notify import messages
-from patchpipe.notify.notification import Notification
+from patchpipe.notify.notification import KINDS, Notification
 from patchpipe.notify.settings import run_deadline
 from patchpipe.reports.files import report_files
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("failure", "rollback", "approval", "summary", "deadline")
-
-
 def build(event: str, context: Mapping[str, Any], ledger: Callable[[], Ledger]) -> Notification | None:
     """The notification for ``event``, or None when there is nothing to say (a rollback that did
     not happen). ``ledger`` opens the ledger only when the event needs it."""
-    if event not in EVENTS:
-        raise ValueError(f"notification event {event!r} is not one of {', '.join(EVENTS)}")
+    if event not in KINDS:
+        raise ValueError(f"notification event {event!r} is not one of {', '.join(KINDS)}")
     return _BUILDERS[event](context, ledger)
 
 

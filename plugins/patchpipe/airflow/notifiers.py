@@ -25,6 +25,9 @@ state alone), except for ``approval``: the approval operator calls its notifiers
 
 Deadline alerts run in the triggerer, where only ``async_notify`` is called; it runs the same
 delivery in a worker thread (the SDK's connection lookups are safe from there).
+
+The DAG files build notifiers when they are parsed; what delivers a notification (``requests``, the
+ledger, the message builders) is imported when one is sent.
 """
 
 from __future__ import annotations
@@ -34,19 +37,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+from typing import TYPE_CHECKING
+
 from airflow.sdk import BaseHook
 from airflow.sdk.bases.notifier import BaseNotifier
 
 from patchpipe import db
 from patchpipe.airflow.hooks import PatchpipeHook
-from patchpipe.airflow.notification_context import EVENTS, build, image_owners, task_image
 from patchpipe.errors import PatchpipeError
-from patchpipe.ledger.store import Ledger
 from patchpipe.notify import settings as notify_settings
-from patchpipe.notify.email import email_html, email_subject
-from patchpipe.notify.notification import Notification
-from patchpipe.notify.slack import slack_payload
+from patchpipe.notify.notification import KINDS, Notification
+
+if TYPE_CHECKING:
+    from patchpipe.ledger.store import Ledger
 
 WEBHOOK_CONN_ID = "patchpipe_webhook"
 _OWNER_EVENTS = frozenset({"failure", "rollback", "approval"})
@@ -61,13 +64,16 @@ class PatchpipeNotifier(BaseNotifier):
     def __init__(self, event: str, *, patchpipe_db_conn_id: str = PatchpipeHook.default_conn_name,
                  raise_errors: bool | None = None, **kwargs: Any):
         super().__init__(**kwargs)  # ``context=`` from a DeadlineAlert callback
-        if event not in EVENTS:
-            raise ValueError(f"{type(self).__name__}: event {event!r} is not one of {', '.join(EVENTS)}")
+        if event not in KINDS:
+            raise ValueError(f"{type(self).__name__}: event {event!r} is not one of {', '.join(KINDS)}")
         self.event = event
         self.patchpipe_db_conn_id = patchpipe_db_conn_id
         self.raise_errors = event != "approval" if raise_errors is None else raise_errors
 
     def notify(self, context) -> None:
+        from patchpipe.airflow.notification_context import build
+        from patchpipe.ledger.store import Ledger
+
         opened: list[Ledger] = []
 
         def ledger() -> Ledger:  # opened only when the event needs it, closed after
@@ -124,6 +130,10 @@ class WebhookNotifier(PatchpipeNotifier):
         return None
 
     def deliver(self, notification: Notification, context) -> None:
+        import requests
+
+        from patchpipe.notify.slack import slack_payload
+
         url = self._url()
         where = (f"webhook (connection {self.webhook_conn_id!r} or ${notify_settings.WEBHOOK_URL_ENV}, "
                  f"host {urlsplit(url or '').netloc or '?'})")
@@ -162,6 +172,8 @@ class EmailNotifier(PatchpipeNotifier):
     def deliver(self, notification: Notification, context) -> None:
         from airflow.providers.smtp.hooks.smtp import SmtpHook
 
+        from patchpipe.notify.email import email_html, email_subject
+
         recipients = self.recipients(context)
         conn_id = self.smtp_conn_id or notify_settings.smtp_conn_id()
         if _connection(conn_id) is None:
@@ -174,6 +186,8 @@ class EmailNotifier(PatchpipeNotifier):
 
     def recipients(self, context) -> list[str]:
         """``to`` and ``$PATCHPIPE_NOTIFY_EMAIL``, plus the image's owners for image events; no duplicates."""
+        from patchpipe.airflow.notification_context import image_owners, task_image
+
         found = [*self.to, *notify_settings.email_recipients()]
         image = task_image(context)
         if self.include_owners and self.event in _OWNER_EVENTS and image:

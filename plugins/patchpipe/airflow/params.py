@@ -1,8 +1,8 @@
 """The trigger form of ``patch_lifecycle``: Params Airflow renders in the UI and validates.
 
-The ``images`` choice lists the fleet's images, read from the manifest when the DAG is parsed; a
-manifest that cannot be read leaves a free list (the run then fails at ``select_images`` with the
-manifest's own error). ``patchpipe.run_options`` checks the values again at run time.
+The ``images`` choice lists the fleet's images, read from the manifest (or ``fleet_names``' cache)
+when the DAG is parsed; a manifest that cannot be read leaves a free list (the run then fails at
+``select_images`` with the manifest's own error). ``patchpipe.run_options`` checks the values again at run time.
 """
 
 from __future__ import annotations
@@ -10,19 +10,11 @@ from __future__ import annotations
 from airflow.sdk import Param
 
 from patchpipe import settings
-from patchpipe.errors import PatchpipeError
-from patchpipe.fleet import load_fleet
-
-
-def _image_names() -> list[str]:
-    try:
-        return load_fleet(settings.fleet_path()).image_names
-    except (PatchpipeError, OSError):
-        return []
+from patchpipe.airflow.fleet_names import image_names
 
 
 def run_params() -> dict[str, Param]:
-    names = _image_names()
+    names = image_names(settings.fleet_path())
     item = {"type": "string", "enum": names} if names else {"type": "string"}
     return {
         "images": Param([], type="array", items=item, title="Images",

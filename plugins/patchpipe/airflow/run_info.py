@@ -4,9 +4,12 @@ are None for manual and asset-triggered runs, so nothing here indexes them direc
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING
 
-from patchpipe.emergency import Trigger
 from patchpipe.run_options import RunOptions
+
+if TYPE_CHECKING:
+    from patchpipe.emergency import Trigger
 
 SCHEDULED = ("scheduled", "backfill")  # the run types a patch window applies to
 
@@ -31,6 +34,8 @@ def emergency_trigger(context) -> Trigger | None:
     """For a run started by the advisory Asset: what the sync reported; None for any other run."""
     if run_type(context) != "asset_triggered":
         return None
+    from patchpipe.emergency import Trigger  # the advisory store's tables: not for every DAG parse
+
     events = context.get("triggering_asset_events") or {}
     return Trigger.from_asset_extras(event.extra for asset_events in events.values() for event in asset_events)
 

@@ -1,5 +1,4 @@
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.lifecycle.analyze import analyze
 
 
 class AnalysisOperator(StageOperator):
@@ -14,4 +13,6 @@ class AnalysisOperator(StageOperator):
         self.stage = f"analyze_{environment}"
 
     def run(self, services, context):
+        from patchpipe.lifecycle.analyze import analyze
+
         return analyze(services, self.image, self.environment, self.candidate)

@@ -2,7 +2,6 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from patchpipe.airflow.operators.base import StageOperator
 from patchpipe.airflow.run_info import emergency_trigger, run_type, window_time
-from patchpipe.lifecycle.assess import assess
 
 
 class AssessOperator(StageOperator):
@@ -22,6 +21,8 @@ class AssessOperator(StageOperator):
 
 def plan_or_skip(services, context, image: str, inventoried: dict) -> dict:
     """The image's patch plan, or AirflowSkipException saying why there is nothing to do in this run."""
+    from patchpipe.lifecycle.assess import assess
+
     window = window_time(context)
     if run_type(context) == "backfill" and window is not None:
         newer = services.ledger.promoted_after(image, window)

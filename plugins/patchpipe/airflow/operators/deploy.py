@@ -1,7 +1,6 @@
 from airflow.sdk.exceptions import AirflowSkipException
 
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.lifecycle.deploy import deploy, rollback
 
 
 class DeployOperator(StageOperator):
@@ -15,6 +14,8 @@ class DeployOperator(StageOperator):
         self.stage = f"deploy_{environment}"
 
     def run(self, services, context):
+        from patchpipe.lifecycle.deploy import deploy
+
         return deploy(services, self.image, self.environment, self.pushed)
 
 
@@ -30,6 +31,8 @@ class RollbackOperator(StageOperator):
         self.stage = f"rollback_{environment}"
 
     def run(self, services, context):
+        from patchpipe.lifecycle.deploy import rollback
+
         result = rollback(services, self.image, self.environment, self.pushed, context["run_id"])
         if not result["rolled_back"]:
             raise AirflowSkipException(f"{self.environment} is not on the candidate: nothing to roll back")

@@ -1,5 +1,4 @@
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.lifecycle.fetch_advisories import fetch_advisories
 
 
 class FetchAdvisoriesOperator(StageOperator):
@@ -8,4 +7,6 @@ class FetchAdvisoriesOperator(StageOperator):
     stage = "fetch_advisories"
 
     def run(self, services, context):
+        from patchpipe.lifecycle.fetch_advisories import fetch_advisories
+
         return fetch_advisories(services)

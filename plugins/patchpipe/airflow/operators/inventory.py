@@ -1,5 +1,4 @@
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.lifecycle.inventory import inventory
 
 
 class InventoryOperator(StageOperator):
@@ -8,4 +7,6 @@ class InventoryOperator(StageOperator):
     stage = "inventory"
 
     def run(self, services, context):
+        from patchpipe.lifecycle.inventory import inventory
+
         return inventory(services, self.image)

@@ -2,8 +2,6 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from patchpipe.airflow.operators.base import StageOperator
 from patchpipe.airflow.run_info import run_day, run_options
-from patchpipe.lifecycle.patch import patch
-from patchpipe.plan import PatchPlan
 
 
 class PatchOperator(StageOperator):
@@ -18,6 +16,9 @@ class PatchOperator(StageOperator):
         self.plan = plan
 
     def run(self, services, context):
+        from patchpipe.lifecycle.patch import patch
+        from patchpipe.plan import PatchPlan
+
         plan = PatchPlan.from_dict(self.plan)
         options = run_options(context, services.fleet)
         if options.dry_run:

@@ -1,7 +1,6 @@
 from airflow.sdk.exceptions import AirflowSkipException
 
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.lifecycle.promote import promote, promote_tag, rollback_production
 
 
 class PromoteOperator(StageOperator):
@@ -18,6 +17,8 @@ class PromoteOperator(StageOperator):
         self.pushed, self.deploy = pushed, deploy
 
     def run(self, services, context):
+        from patchpipe.lifecycle.promote import promote, promote_tag
+
         if self.deploy:
             return promote(services, self.image, self.pushed)
         return promote_tag(services, self.image, self.pushed)
@@ -35,6 +36,8 @@ class RollbackProductionOperator(StageOperator):
         self.inventory, self.pushed = inventory, pushed
 
     def run(self, services, context):
+        from patchpipe.lifecycle.promote import rollback_production
+
         result = rollback_production(services, self.image, self.inventory, self.pushed, context["run_id"])
         if not result["rolled_back"]:
             raise AirflowSkipException("production is not on the candidate: nothing to roll back")

@@ -1,5 +1,4 @@
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.lifecycle.push import push
 
 
 class PushOperator(StageOperator):
@@ -13,4 +12,6 @@ class PushOperator(StageOperator):
         self.candidate = candidate
 
     def run(self, services, context):
+        from patchpipe.lifecycle.push import push
+
         return push(services, self.candidate)

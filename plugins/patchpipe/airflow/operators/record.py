@@ -1,5 +1,4 @@
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.lifecycle.record import record
 
 
 class RecordOperator(StageOperator):
@@ -12,4 +11,6 @@ class RecordOperator(StageOperator):
         super().__init__(**kwargs)
 
     def run(self, services, context):
+        from patchpipe.lifecycle.record import record
+
         return record(services, context["run_id"], self.image)

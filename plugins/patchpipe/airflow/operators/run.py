@@ -8,7 +8,6 @@ from patchpipe.errors import PatchpipeError
 from patchpipe.ledger.models import ImageStatus, RunStatus, StageOutcome
 from patchpipe.lifecycle.select import check_map_length, select_bases, select_images
 from patchpipe.lifecycle.summary import FAILED, format_summary
-from patchpipe.reports import write_report
 
 
 class StartRunOperator(StageOperator):
@@ -79,6 +78,8 @@ class SummaryOperator(StageOperator):
         run_failures = [s for s in latest.values() if s.outcome == StageOutcome.FAILED]
         services.ledger.finish_run(context["run_id"],
                                    RunStatus.FAILED if failed or run_failures else RunStatus.SUCCESS)
+        from patchpipe.reports import write_report
+
         try:
             files = write_report(services.ledger, context["run_id"])
             self.log.info("report: %s and %s", files.markdown, files.html)

@@ -1,7 +1,6 @@
 from datetime import datetime, timezone
 
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.lifecycle.scan import scan
 
 
 class ScanOperator(StageOperator):
@@ -16,6 +15,8 @@ class ScanOperator(StageOperator):
         self.inventory, self.candidate = inventory, candidate
 
     def run(self, services, context):
+        from patchpipe.lifecycle.scan import scan
+
         # ignore entries expire in real time, not in the window's
         return scan(services, self.image, self.inventory, self.candidate, datetime.now(timezone.utc).date(),
                     context["run_id"])

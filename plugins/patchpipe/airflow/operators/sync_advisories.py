@@ -1,8 +1,6 @@
 from airflow.sdk import BaseOperator
 
 from patchpipe import db
-from patchpipe.advisories.settings import SyncSettings
-from patchpipe.advisories.sync import sync
 from patchpipe.airflow.hooks import PatchpipeHook
 
 
@@ -22,6 +20,9 @@ class SyncAdvisoriesOperator(BaseOperator):
         self.patchpipe_db_conn_id = patchpipe_db_conn_id
 
     def execute(self, context):
+        from patchpipe.advisories.settings import SyncSettings
+        from patchpipe.advisories.sync import sync
+
         engine = db.make_engine(PatchpipeHook(self.patchpipe_db_conn_id).database_url())
         db.create_schema(engine)
         report = sync(engine, self.feeds or None, SyncSettings.from_env())

@@ -5,8 +5,6 @@ from airflow.sdk.exceptions import AirflowSkipException
 from patchpipe.airflow.operators.assess import plan_or_skip
 from patchpipe.airflow.operators.base import StageOperator, run_stage
 from patchpipe.airflow.operators.run import max_map_length
-from patchpipe.lifecycle.inventory import inventory
-from patchpipe.lifecycle.record import record
 from patchpipe.lifecycle.select import check_map_length
 
 _PROGRESS_EVERY = 25
@@ -41,6 +39,9 @@ class TriageOperator(StageOperator):
         return to_patch
 
     def _nothing_to_patch(self, services, context, name: str) -> bool:
+        from patchpipe.lifecycle.inventory import inventory
+        from patchpipe.lifecycle.record import record
+
         run_id = context["run_id"]
         try:
             inventoried = run_stage(services, run_id, name, "inventory", lambda: inventory(services, name))

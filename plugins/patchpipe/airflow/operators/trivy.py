@@ -24,19 +24,14 @@ one; an unreachable registry fails the task, as every registry error does.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
-from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.sdk.exceptions import AirflowSkipException
-from docker.types import Mount
 
 from patchpipe.airflow.operators.base import StageOperator
 from patchpipe.errors import PatchpipeError
 from patchpipe.images.reference import ImageReference, parse_reference
-from patchpipe.scan.priority import prioritized
-from patchpipe.scan.trivy import read_trivy_report
 
 TRIVY_IMAGE_ENV = "PATCHPIPE_TRIVY_IMAGE"
 DEFAULT_TRIVY_REPOSITORY = "tools/trivy:latest"
@@ -50,12 +45,6 @@ def trivy_image(fleet) -> ImageReference:
     if configured:
         return parse_reference(configured)
     return parse_reference(f"{fleet.images[0].ref.registry}/{DEFAULT_TRIVY_REPOSITORY}")
-
-
-class _TrivyContainer(DockerOperator):
-    """DockerOperator whose retrieved output file is JSON (Trivy's report), not a pickle."""
-
-    pickling_library = json
 
 
 class TrivyScanOperator(StageOperator):
@@ -75,6 +64,9 @@ class TrivyScanOperator(StageOperator):
         self.docker_conn_id = docker_conn_id
 
     def run(self, services, context):
+        from patchpipe.scan.priority import prioritized
+        from patchpipe.scan.trivy import read_trivy_report
+
         trivy = parse_reference(self.trivy_image) if self.trivy_image else trivy_image(services.fleet)
         self.ensure_available(services, trivy)
         target = self.scan_target(services)
@@ -106,8 +98,12 @@ class TrivyScanOperator(StageOperator):
         digest = self.candidate.get("digest")
         return candidate.with_digest(digest) if digest else candidate
 
-    def trivy_container(self, services, trivy: ImageReference, target: ImageReference) -> DockerOperator:
+    def trivy_container(self, services, trivy: ImageReference, target: ImageReference):
         """The DockerOperator that runs Trivy against ``target`` and hands back its JSON report."""
+        from docker.types import Mount
+
+        from patchpipe.airflow.trivy_container import TrivyContainer
+
         with services.registry(target) as client:
             insecure = client.scheme == "http"  # a loopback registry: RegistryClient speaks plain HTTP to it
         command = ["image", "--format", "json", "--output", REPORT_PATH, *self.trivy_args,
@@ -117,7 +113,7 @@ class TrivyScanOperator(StageOperator):
         socket = None
         if self.docker_url.startswith("unix://"):
             socket = "/" + self.docker_url.removeprefix("unix://").lstrip("/")
-        return _TrivyContainer(
+        return TrivyContainer(
             task_id=f"{self.task_id}.trivy",
             image=str(trivy),
             command=command,

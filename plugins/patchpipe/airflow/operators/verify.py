@@ -1,6 +1,4 @@
 from patchpipe.airflow.operators.base import StageOperator
-from patchpipe.lifecycle.verify import verify
-from patchpipe.plan import PatchPlan
 
 
 class VerifyOperator(StageOperator):
@@ -14,4 +12,7 @@ class VerifyOperator(StageOperator):
         self.plan, self.inventory, self.candidate = plan, inventory, candidate
 
     def run(self, services, context):
+        from patchpipe.lifecycle.verify import verify
+        from patchpipe.plan import PatchPlan
+
         return verify(services, PatchPlan.from_dict(self.plan), self.inventory, self.candidate)
