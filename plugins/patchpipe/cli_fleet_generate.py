@@ -31,9 +31,10 @@ from that Dockerfile on its base. Deploy targets are Swarm services named NAMESP
 and -production with .invalid URLs, so a generated fleet never deploys over a service you have.
 
 The manifest alone names tags that do not exist yet. With --seed-from (one real image per base,
-on the same registry) the tags are made real too: each base tag that does not exist yet becomes a
-copy of its source, and every image tag a copy of its base's current digest. A copy mounts the
-blobs and puts the same manifest: nothing goes through Docker, and the digest is the source's."""
+on the same registry) the tags are made real too, through the registry's API (nothing goes
+through Docker): each base tag that does not exist yet becomes a copy of its source (same digest),
+and every image tag its base's current image plus one small layer of its own
+(/etc/patchpipe-fleet/<name>), as if built FROM the base: its own digest, the base's layers."""
 
 _EXAMPLES = """\
 examples:

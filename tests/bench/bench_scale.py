@@ -18,8 +18,9 @@
 The images are made no-ops like this: the fleet's three bases are copies of the lab's original
 images (base, demo-web, vendor-app; never retagged themselves) under ``127.0.0.1:5000/bench-scale/``,
 patched in place by patchpipe's own stages (inventory, assess, patch, push, promote of the tag)
-against today's ``bookworm-security``, and every image tag is a copy of its base's digest
-(``patchpipe.fleet.generate``). Deploy targets are Swarm services that do not exist, at ``.invalid``
+against today's ``bookworm-security``, and every image tag is its base plus one small layer of
+its own (``patchpipe.fleet.generate``): 200 different digests that share their bases' layers, as
+images built ``FROM`` a base do. Deploy targets are Swarm services that do not exist, at ``.invalid``
 URLs: nothing is deployed, and the lab's services are never touched.
 
 Prints the report (targets as ok / MISS, never asserted) and writes bench/results.json under "scale".
@@ -415,7 +416,7 @@ def run(args: argparse.Namespace) -> None:
             generated, _ = fleets[args.images]
             progress("bases: seeded from the lab's original images, patched in place until nothing is left")
             prepare_bases(generated, workdir)
-            progress(f"images: {seed_images(generated)} tags (re)pointed at their base's digest")
+            progress(f"images: {seed_images(generated)} tags written: each image its base plus a layer of its own")
             from support.postgres import running_postgres
 
             with running_postgres() as postgres:

@@ -141,29 +141,3 @@ def test_distroless_image_merges_status_d_across_layers():
     assert inventory.package_manager == "dpkg"
     assert sorted(p.name for p in inventory.packages) == ["libc6", "tzdata"]
     assert files.summary() == "read 2 of 2 layers"
-
-
-class _OneImageRegistry:
-    """Two tags of one image: counts how often its layers are opened."""
-
-    registry = "registry.test"
-
-    def __init__(self):
-        self.opened = 0
-
-    def get_manifest(self, ref):
-        return type("Manifest", (), {"digest": "sha256:" + "ab" * 32})()
-
-    def image_layers(self, ref, platform="linux/amd64"):
-        self.opened += 1
-        return [_layer({"etc/os-release": DEBIAN_OS_RELEASE, "var/lib/dpkg/status": STATUS})]
-
-
-def test_an_image_under_many_names_is_read_from_the_registry_once():
-    from patchpipe.packages.inventory import inventory_registry_image
-
-    client = _OneImageRegistry()
-    first = inventory_registry_image(client, "registry.test/team-a/app:1.0")
-    second = inventory_registry_image(client, "registry.test/team-b/app:2.0")
-    assert client.opened == 1
-    assert first == second and [p.name for p in first[1].packages] == ["libc6"]

@@ -399,6 +399,81 @@ def test_selector_rejects_an_enough_group_naming_something_unselected():
         FileSelector(paths=("etc/os-release",), enough=(("usr/lib/os-release",),))
 
 
+# --- registry layers are read once per process ----------------------------------------------------
+
+
+def counted_layer(*entries: tuple, opened: list[str]) -> Layer:
+    """A layer whose stream checks its digest, as a registry blob's does; each open is counted."""
+    data = tar_bytes(*entries, gzip_it=True)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def open_it():
+        opened.append(digest)
+        return io.BytesIO(data)
+
+    return Layer(digest, open_it, verified=True)
+
+
+def test_a_base_layer_is_read_once_for_every_image_built_on_it():
+    opened: list[str] = []
+    base = counted_layer(("file", "etc/os-release", DEBIAN_OS_RELEASE), ("file", "var/lib/dpkg/status", b"base"),
+                         opened=opened)
+    plain_app = counted_layer(("file", "srv/app/index.html", b"<p>"), opened=opened)
+    upgraded_app = counted_layer(("file", "var/lib/dpkg/status", b"upgraded"), opened=opened)
+    hiding_app = counted_layer(("whiteout", "etc/os-release"), opened=opened)
+
+    assert read_image_files([plain_app, base], INVENTORY_SELECTOR).files == {
+        "etc/os-release": DEBIAN_OS_RELEASE, "var/lib/dpkg/status": b"base"}
+    # The base's remembered entries still lose to the layers above them, image by image.
+    assert read_image_files([upgraded_app, base], INVENTORY_SELECTOR).files == {
+        "etc/os-release": DEBIAN_OS_RELEASE, "var/lib/dpkg/status": b"upgraded"}
+    assert read_image_files([hiding_app, base], INVENTORY_SELECTOR).files == {"var/lib/dpkg/status": b"base"}
+    assert read_image_files([plain_app, base], INVENTORY_SELECTOR).files["var/lib/dpkg/status"] == b"base"
+
+    assert opened.count(base.digest) == 1
+    assert opened.count(plain_app.digest) == 1
+
+
+def test_a_layer_is_read_again_for_another_selection_or_when_its_stream_is_not_checked():
+    opened: list[str] = []
+    checked = counted_layer(("file", "var/lib/dpkg/status", b"ok"), ("file", "etc/os-release", DEBIAN_OS_RELEASE),
+                            opened=opened)
+    read_image_files([checked], SELECT_STATUS)
+    assert read_image_files([checked], FileSelector(paths=("etc/os-release",))).files == {
+        "etc/os-release": DEBIAN_OS_RELEASE}
+    assert opened.count(checked.digest) == 2
+
+    unchecked = Layer(checked.digest, checked.open)  # a local layer: its name is not a checked digest
+    read_image_files([unchecked], SELECT_STATUS)
+    read_image_files([unchecked], SELECT_STATUS)
+    assert opened.count(checked.digest) == 4
+
+
+def test_a_layer_that_fails_its_read_is_not_remembered():
+    opened: list[str] = []
+    good = tar_bytes(("file", "var/lib/dpkg/status", b"ok"), gzip_it=True)
+    broken = Layer("sha256:" + "b" * 64, lambda: opened.append("b") or io.BytesIO(good[:-20]), verified=True)
+    for _ in range(2):
+        with pytest.raises(LayerError, match="truncated or corrupt"):
+            read_image_files([broken], SELECT_STATUS)
+    assert opened == ["b", "b"]
+
+
+def test_the_memory_keeps_the_most_recent_layers_within_its_budget():
+    from patchpipe.images.layers import _Changes, _Entry, _Kind, _LayerMemory
+
+    def changes(size: int) -> _Changes:
+        return _Changes(entries={"var/lib/dpkg/status": _Entry(_Kind.FILE, content=b"x" * size)})
+
+    memory = _LayerMemory(budget=100)
+    memory.put(("a",), changes(40))
+    memory.put(("b",), changes(40))
+    memory.get(("a",))  # used: "b" is now the oldest
+    memory.put(("c",), changes(40))
+    memory.put(("huge",), changes(101))  # larger than the whole budget: never kept
+    assert [key for (key,) in memory.held] == ["a", "c"]
+
+
 # --- unpacked layers (overlay2 directories, which images/local.py reads when it can) -------------
 
 

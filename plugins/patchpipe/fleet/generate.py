@@ -7,15 +7,25 @@ Image *i* is built on base *i mod K*: with a ``rebuild_context`` every other ima
 ``patch``. Deploy targets are Swarm services named after the image, with ``.invalid`` URLs
 (RFC 6761: they never resolve), so a generated fleet can never deploy over an existing service.
 
-``seed_registry`` makes those tags real: each base tag becomes a copy of a real image (one source
-per base) when it does not exist yet, and each image tag a copy of its base's current digest. A copy
-mounts the source's blobs into the new repository and puts the same manifest bytes there, so nothing
-is pulled or pushed through Docker and the digest stays the same.
+``seed_bases`` and ``seed_images`` make those tags real, through the registry's API alone (nothing
+is pulled or pushed through Docker):
+
+- each base tag that does not exist yet becomes a copy of a real image (one source per base): its
+  blobs mounted into the new repository, the same manifest bytes put there, the same digest;
+- each image tag becomes its base's current image plus one small layer of its own (the file
+  ``etc/patchpipe-fleet/<name>``), as if built ``FROM`` the base: every image has a digest of its
+  own and shares its base's layers. The layer and config are built byte for byte the same every
+  time, so seeding again rewrites only the images whose base has moved.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
+import json
 import os
+import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +36,7 @@ from patchpipe.errors import PatchpipeError, RegistryError
 from patchpipe.fleet.loader import parse_fleet
 from patchpipe.fleet.models import Fleet
 from patchpipe.images.reference import ImageReference, parse_reference
-from patchpipe.images.registry import Manifest, RegistryClient
+from patchpipe.images.registry import DOCKER_MANIFEST, Manifest, RegistryClient
 
 DEFAULT_REGISTRY = "127.0.0.1:5000"
 DEFAULT_NAMESPACE = "bench-scale"
@@ -116,7 +126,8 @@ def write_fleet(generated: GeneratedFleet, path: str | Path) -> Path:
 
 
 class _CopyingClient(RegistryClient):
-    """A RegistryClient that can also copy an image into another repository of the same registry."""
+    """A RegistryClient that can also copy an image into another repository of the same registry, or
+    put an image built on one there."""
 
     def copy_image(self, source: ImageReference, target: ImageReference) -> str:
         """Put ``source`` at ``target`` with the same digest: its blobs mounted, its manifest bytes put."""
@@ -128,6 +139,44 @@ class _CopyingClient(RegistryClient):
         for child in children:
             self._put(target.repository, child.digest, child)
         return self._put(target.repository, target.tag, manifest)
+
+    def build_on(self, base: ImageReference, target: ImageReference, name: str) -> str:
+        """Put at ``target`` the image ``base`` (a digest reference) plus ``name``'s own layer; its digest."""
+        manifest = self.get_image_manifest(base)
+        config = self.get_config(base)
+        layer_tar = _own_layer(name)
+        layer = gzip.compress(layer_tar, mtime=0)
+        rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+        rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), _digest_of(layer_tar)]
+        config["history"] = [*config.get("history", []), {"created": _LAYER_CREATED, "created_by": _LAYER_CREATED_BY}]
+        config_raw = json.dumps(config, separators=(",", ":")).encode()
+        layer_type = ("application/vnd.docker.image.rootfs.diff.tar.gzip" if manifest.media_type == DOCKER_MANIFEST
+                      else "application/vnd.oci.image.layer.v1.tar+gzip")
+        content = {**manifest.content,
+                   "config": {**manifest.content["config"], "digest": _digest_of(config_raw), "size": len(config_raw)},
+                   "layers": [*manifest.content["layers"],
+                              {"mediaType": layer_type, "digest": _digest_of(layer), "size": len(layer)}]}
+        raw = json.dumps(content, indent=3).encode()
+        built = Manifest(manifest.media_type, raw, _digest_of(raw), content)
+        if self.tag_exists(target.repository, target.tag) and self.resolve(target) == built.digest:
+            return built.digest
+        for blob in manifest.layers:
+            self._mount(target.repository, blob.digest, base.repository)
+        self._upload(target.repository, config_raw)
+        self._upload(target.repository, layer)
+        return self._put(target.repository, target.tag, built)
+
+    def _upload(self, repository: str, data: bytes) -> None:
+        """A monolithic upload: POST opens it, one PUT with the digest finishes it."""
+        started = self._request("POST", f"/v2/{repository}/blobs/uploads/")
+        started.close()
+        location = started.headers.get("Location")
+        if not location:
+            raise RegistryError(f"{self.registry} opened an upload in {repository} without a Location header")
+        separator = "&" if "?" in location else "?"
+        finished = self._request("PUT", f"{location}{separator}digest={_digest_of(data)}", data=data,
+                                 headers={"Content-Type": "application/octet-stream"})
+        finished.close()
 
     def _mount(self, repository: str, digest: str, from_repository: str) -> None:
         response = self._request("POST", f"/v2/{repository}/blobs/uploads/?mount={digest}&from={from_repository}")
@@ -168,8 +217,8 @@ def seed_bases(generated: GeneratedFleet, sources: Sequence[str],
 
 
 def seed_images(generated: GeneratedFleet, credentials: Mapping[str, tuple[str, str]] | None = None) -> int:
-    """Point every image's tag at its base's current digest (copied in, where it is not already);
-    the number of tags written."""
+    """Make every image's tag its base's current image plus its own layer, where it is not that
+    already; the number of tags written."""
     written = 0
     images = {image.name: image for image in generated.fleet.images}
     for base in generated.fleet.bases:
@@ -179,11 +228,33 @@ def seed_images(generated: GeneratedFleet, credentials: Mapping[str, tuple[str, 
                 target = images[name].ref
                 if target.registry != source.registry:
                     raise PatchpipeError(f"image {name} ({target}) is not on {source.registry}, its base's registry")
-                if client.tag_exists(target.repository, target.tag) and client.resolve(target) == source.digest:
-                    continue
-                client.copy_image(source, target)
-                written += 1
+                before = client.resolve(target) if client.tag_exists(target.repository, target.tag) else None
+                if client.build_on(source, target, name) != before:
+                    written += 1
     return written
+
+
+# The image's own layer: the same bytes every time, so the same digest.
+_LAYER_CREATED = "2026-01-01T00:00:00Z"
+_LAYER_CREATED_BY = "patchpipe fleet generate: the image's own layer"
+
+
+def _own_layer(name: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for directory in ("etc", "etc/patchpipe-fleet"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        data = f"{name}\n".encode()
+        info = tarfile.TarInfo(f"etc/patchpipe-fleet/{name}")
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _client(registry: str, credentials: Mapping[str, tuple[str, str]] | None) -> _CopyingClient:

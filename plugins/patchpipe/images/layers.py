@@ -28,6 +28,10 @@ these re-reads. Members of an ``enough`` group that another member already answe
 pass (on a merged-/usr Debian, ``lib/apk/db/installed`` leads into ``usr/lib``, but the dpkg
 database was found) and are reported unresolved instead.
 
+What a registry layer contributes to a selection is remembered in this process, by the layer's
+digest (its content is checked against it as it is read): a fleet of images built on a few bases
+reads each base layer once, not once per image. Only the top layers an image adds are read.
+
 Unsafe entries (absolute names, ``..`` components, links whose target leaves the image root) fail
 the whole read with a LayerError: we never write to disk, but an image that carries such entries
 is not one we want to patch or vouch for. Symbolic link targets are resolved lexically, the way
@@ -65,10 +69,12 @@ _END_OF_ARCHIVE = 2 * tarfile.BLOCKSIZE
 @dataclass(frozen=True)
 class Layer:
     """One image layer: ``digest`` names it in messages, ``open()`` returns a fresh binary stream of
-    its tar, gzip- or zstd-compressed or plain."""
+    its tar, gzip- or zstd-compressed or plain. ``verified``: the stream fails unless its content
+    matches ``digest`` (a registry blob), so what was read from it may be remembered by digest."""
 
     digest: str
     open: Callable[[], BinaryIO]
+    verified: bool = False
 
 
 @dataclass(frozen=True)
@@ -288,6 +294,16 @@ class _Pass:
     # --- reading one layer ---
 
     def _read_layer(self, layer: Layer | UnpackedLayer) -> _Changes:
+        if not (isinstance(layer, Layer) and layer.verified):
+            return self._changes_of(layer)
+        key = (layer.digest, self.selector, self.max_file_size)
+        changes = _READ_LAYERS.get(key)
+        if changes is None:
+            changes = _READ_LAYERS.put(key, self._changes_of(layer))
+        return changes
+
+    def _changes_of(self, layer: Layer | UnpackedLayer) -> _Changes:
+        """What the layer holds of this pass's selection, whatever the layers above it hide."""
         changes = _Changes()
         self.layer_reads += 1
         if isinstance(layer, UnpackedLayer):
@@ -310,7 +326,7 @@ class _Pass:
             deleted = f"{parent}/{base[len(_WHITEOUT):]}".lstrip("/")
             if self.tracks(deleted):
                 changes.deleted.add(deleted)
-        elif self.tracks(name) and not self._hidden(name):
+        elif self.tracks(name):
             changes.entries[name] = self._entry(layer, name, member, tar)
 
     def _entry(self, layer: Layer, name: str, member: tarfile.TarInfo, tar: tarfile.TarFile) -> _Entry:
@@ -364,12 +380,13 @@ class _Pass:
         return False
 
     def _apply(self, changes: _Changes) -> None:
-        for name in list(changes.entries):
+        visible = {name: entry for name, entry in changes.entries.items() if not self._hidden(name)}
+        for name in list(visible):
             # A layer that holds a path holds its parents as directories, tar entry or not.
             for parent in _parents(name):
-                if parent in self.ancestors and parent not in changes.entries:
-                    changes.entries[parent] = _Entry(_Kind.DIR)
-        for name, entry in changes.entries.items():
+                if parent in self.ancestors and parent not in visible:
+                    visible[parent] = _Entry(_Kind.DIR)
+        for name, entry in visible.items():
             self.entries.setdefault(name, entry)
         self.deleted |= changes.deleted
         self.opaque |= changes.opaque
@@ -460,6 +477,33 @@ class _Pass:
 
     def _spared(self, name: str, spared: set[str]) -> bool:
         return name in spared or any(name.startswith(p) for p in spared if p.endswith("/"))
+
+
+class _LayerMemory:
+    """The _Changes of the layers read last, by (digest, selector, size limit), up to a total of
+    ``budget`` bytes of file content; least recently used first out."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.held: dict[tuple, tuple[_Changes, int]] = {}
+
+    def get(self, key: tuple) -> _Changes | None:
+        found = self.held.pop(key, None)
+        if found is None:
+            return None
+        self.held[key] = found
+        return found[0]
+
+    def put(self, key: tuple, changes: _Changes) -> _Changes:
+        size = sum(len(entry.content or b"") for entry in changes.entries.values())
+        if size <= self.budget:
+            self.held[key] = (changes, size)
+            while sum(held for _, held in self.held.values()) > self.budget:
+                del self.held[next(iter(self.held))]
+        return changes
+
+
+_READ_LAYERS = _LayerMemory(budget=256 * 1024 * 1024)
 
 
 def _join(base: str, rest: str) -> str:

@@ -232,7 +232,7 @@ class RegistryClient:
         ref = self._own(ref)
         manifest = self.get_image_manifest(ref, platform)
         return [
-            Layer(d.digest, lambda digest=d.digest: self.open_blob(ref.repository, digest))
+            Layer(d.digest, lambda digest=d.digest: self.open_blob(ref.repository, digest), verified=True)
             for d in reversed(manifest.layers)
         ]
 

@@ -103,25 +103,12 @@ def inventory_registry_image(
     client: "RegistryClient", ref: ImageReference | str, platform: str = "linux/amd64"
 ) -> tuple[str, Inventory]:
     """The digest ``ref`` resolves to (the index's, for a multi-platform image) and the inventory of
-    that exact image, read straight from the registry."""
+    that exact image, read straight from the registry (each layer once per process: see ``layers``)."""
     ref = parse_reference(ref) if isinstance(ref, str) else ref
     digest = client.get_manifest(ref).digest
-    key = (client.registry, digest, platform)
-    files = _FILES_BY_DIGEST.pop(key, None)
-    if files is None:
-        # Pinned, so a tag that moves meanwhile cannot mix two images.
-        files = read_image_files(client.image_layers(ref.with_digest(digest), platform), INVENTORY_SELECTOR)
-    _FILES_BY_DIGEST[key] = files  # most recently used last
-    while len(_FILES_BY_DIGEST) > _CACHED_IMAGES:
-        del _FILES_BY_DIGEST[next(iter(_FILES_BY_DIGEST))]
+    # Pinned, so a tag that moves meanwhile cannot mix two images.
+    files = read_image_files(client.image_layers(ref.with_digest(digest), platform), INVENTORY_SELECTOR)
     return digest, inventory_from_files(files, str(ref))
-
-
-# The package files of the images this process read last, by manifest digest: an image's content
-# never changes under its digest, and a fleet often runs one image under many names (triage reads
-# every image of the run in one process).
-_FILES_BY_DIGEST: dict[tuple[str, str, str], ImageFiles] = {}
-_CACHED_IMAGES = 32
 
 
 def inventory_local_image(api: "docker.APIClient", image: str) -> Inventory:

@@ -1,4 +1,9 @@
-"""One operator per lifecycle stage, each a few lines over ``patchpipe.lifecycle``."""
+"""One operator per lifecycle stage, each a few lines over ``patchpipe.lifecycle``.
+
+Each imports its stage code inside ``run``, not at the top: the dag-processor imports these modules
+again on every parse of the DAG files, and the stage code (with the manifest's models, the Docker
+client and ``requests``) is most of an import's cost (``tests/unit/test_dag_integrity.py`` checks).
+"""
 
 from patchpipe.airflow.operators.analyze import AnalysisOperator
 from patchpipe.airflow.operators.approval import ProductionApprovalOperator
