@@ -26,7 +26,8 @@ def image_names(path: Path) -> list[str]:
     except OSError:
         return []
     digest = hashlib.sha256(content).hexdigest()
-    cache = settings.cache_dir() / f"fleet-names-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}.json"
+    where = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    cache = settings.cache_dir() / f"fleet-names-{where}.json"
     cached = _read(cache)
     if cached.get("manifest_sha256") == digest and isinstance(cached.get("names"), list):
         return cached["names"]

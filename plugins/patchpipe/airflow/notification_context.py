@@ -30,6 +30,7 @@ from patchpipe.reports.files import report_files
 
 log = logging.getLogger(__name__)
 
+
 def build(event: str, context: Mapping[str, Any], ledger: Callable[[], Ledger]) -> Notification | None:
     """The notification for ``event``, or None when there is nothing to say (a rollback that did
     not happen). ``ledger`` opens the ledger only when the event needs it."""

@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
 from airflow.sdk.bases.notifier import BaseNotifier

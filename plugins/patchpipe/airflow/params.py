@@ -2,7 +2,8 @@
 
 The ``images`` choice lists the fleet's images, read from the manifest (or ``fleet_names``' cache)
 when the DAG is parsed; a manifest that cannot be read leaves a free list (the run then fails at
-``select_images`` with the manifest's own error). ``patchpipe.run_options`` checks the values again at run time.
+``select_images`` with the manifest's own error). ``patchpipe.run_options`` checks the values
+again at run time.
 """
 
 from __future__ import annotations

@@ -68,6 +68,8 @@ class SummaryOperator(StageOperator):
         super().__init__(**kwargs)
 
     def run(self, services, context):
+        from patchpipe.reports import write_report
+
         records = services.ledger.run_summary(context["run_id"])
         stages = services.ledger.stage_results(context["run_id"])
         self.log.info("patch run %s\n%s", context["run_id"], format_summary(records, stages))
@@ -78,8 +80,6 @@ class SummaryOperator(StageOperator):
         run_failures = [s for s in latest.values() if s.outcome == StageOutcome.FAILED]
         services.ledger.finish_run(context["run_id"],
                                    RunStatus.FAILED if failed or run_failures else RunStatus.SUCCESS)
-        from patchpipe.reports import write_report
-
         try:
             files = write_report(services.ledger, context["run_id"])
             self.log.info("report: %s and %s", files.markdown, files.html)
