@@ -1,4 +1,5 @@
-"""The patch-in-place Dockerfile and its apt script: pins, isolation, cleanup, and valid shell quoting."""
+"""The patch-in-place Dockerfile, its apt script (pins, isolation, cleanup, valid shell quoting), and its build,
+which waits for a mirror that lags behind the plan."""
 
 from __future__ import annotations
 
@@ -210,3 +211,59 @@ def test_run_by_sh_the_script_hands_apt_each_pin_as_one_argument(tmp_path: Path)
     assert calls[4][1:3] == ["-rf", str(sources)]
     assert (sources / "sources.list").read_text() == SECURITY + "\n"
 
+
+
+# --- the build, against a fake Docker API that answers as the Engine does --------------------------
+
+class _Engine:
+    """``api.build`` answers: each entry of ``answers`` is one build's error, or None for success."""
+
+    def __init__(self, *answers: str | None):
+        self.answers = list(answers)
+        self.builds = 0
+
+    def build(self, **kwargs):
+        self.builds += 1
+        error = self.answers.pop(0)
+        yield {"stream": "Step 3/4 : RUN set -eu && ...\n"}
+        if error:
+            yield {"stream": f"\x1b[91mE: \x1b[0m\x1b[91m{error}\x1b[0m\n"}
+            yield {"error": "The command '/bin/sh -c set -eu ...' returned a non-zero code: 100",
+                   "errorDetail": {"message": "The command '/bin/sh -c set -eu ...' returned a non-zero code: 100"}}
+            return
+        yield {"aux": {"ID": f"sha256:{'b' * 64}"}}
+
+
+LAGGING = "Version '1.5.4+dfsg2-5+deb12u1' for 'libzstd1' was not found"
+
+
+def test_a_mirror_that_lags_behind_the_plan_is_tried_again(monkeypatch, caplog) -> None:
+    from patchpipe.images import build
+
+    waits = []
+    monkeypatch.setattr(build.time, "sleep", waits.append)
+    engine = _Engine(LAGGING, LAGGING, None)
+    built = build.build_patch_layer(engine, target=SOURCE, dockerfile="FROM x\n", wait_seconds=7)
+    assert built.image_id == f"sha256:{'b' * 64}"
+    assert (engine.builds, waits) == (3, [7, 7])
+    assert "has not caught up" in caplog.text and "libzstd1" in caplog.text
+
+
+def test_a_mirror_that_never_catches_up_fails_with_apts_message(monkeypatch) -> None:
+    from patchpipe.images import build
+
+    monkeypatch.setattr(build.time, "sleep", lambda seconds: None)
+    engine = _Engine(*[LAGGING] * 3)
+    with pytest.raises(build.BuildError, match=r"non-zero code: 100(.|\n)*libzstd1' was not found"):
+        build.build_patch_layer(engine, target=SOURCE, dockerfile="FROM x\n", attempts=3)
+    assert engine.builds == 3
+
+
+def test_any_other_build_failure_is_not_tried_again(monkeypatch) -> None:
+    from patchpipe.images import build
+
+    monkeypatch.setattr(build.time, "sleep", lambda seconds: pytest.fail("waited for a failure that is not lag"))
+    engine = _Engine("Unable to locate package libfoo", None)
+    with pytest.raises(build.BuildError, match="Unable to locate package libfoo"):
+        build.build_patch_layer(engine, target=SOURCE, dockerfile="FROM x\n")
+    assert engine.builds == 1

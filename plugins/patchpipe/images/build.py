@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import shlex
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,14 @@ APT_ISOLATED = f"-o Dir::Etc::SourceList={PATCH_SOURCES}/sources.list -o Dir::Et
 
 class BuildError(PatchpipeError):
     """docker build failed; the message carries the builder's own error and the last log lines."""
+
+
+# apt's answer when a pinned version is not in the index it fetched. The plan's versions come from
+# the same security archive, so this means the mirror (or the CDN node) apt reached has not caught
+# up yet with the index assessed minutes ago, right after a new security update is published.
+_VERSION_NOT_FOUND = re.compile(r"Version '[^']+' for '[^']+' was not found")
+MIRROR_LAG_ATTEMPTS = 4
+MIRROR_LAG_WAIT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -89,10 +99,26 @@ def _quote_label(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def build_patch_layer(api, *, target: ImageReference, dockerfile: str, nocache: bool = False) -> BuiltImage:
+def build_patch_layer(api, *, target: ImageReference, dockerfile: str, nocache: bool = False,
+                      attempts: int = MIRROR_LAG_ATTEMPTS, wait_seconds: float = MIRROR_LAG_WAIT_SECONDS) -> BuiltImage:
+    """Build the patch layer; when apt cannot find a planned version (the mirror lags behind the
+    index the plan came from), try again after ``wait_seconds``, ``attempts`` times in all."""
     log.info("building patch layer for %s", target)
-    image_id = _run_build(api, str(target), fileobj=io.BytesIO(dockerfile.encode()), pull=True, nocache=nocache)
-    return BuiltImage(target, image_id)
+    attempt = 1
+    while True:
+        try:
+            image_id = _run_build(api, str(target), fileobj=io.BytesIO(dockerfile.encode()), pull=True,
+                                  nocache=nocache)
+            return BuiltImage(target, image_id)
+        except BuildError as error:
+            lag = _VERSION_NOT_FOUND.search(str(error))
+            if lag is None or attempt >= attempts:
+                raise
+            attempt += 1
+            log.warning("build %s: %s: the mirror has not caught up with the security archive the plan "
+                        "came from; trying again in %.0f s (attempt %d of %d)", target, lag.group(0),
+                        wait_seconds, attempt, attempts)
+            time.sleep(wait_seconds)
 
 
 def rebuild(api, *, target: ImageReference, context: Path, dockerfile: str, base: ImageReference,
