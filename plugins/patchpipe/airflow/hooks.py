@@ -16,12 +16,16 @@ an import's cost.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseHook
 from sqlalchemy import URL
 
 from patchpipe import db, settings
 from patchpipe.errors import PatchpipeError
+
+if TYPE_CHECKING:
+    from patchpipe.lifecycle.services import Services
 
 
 def _kubernetes_deployer(*args, **kwargs):
@@ -68,7 +72,7 @@ class PatchpipeHook(BaseHook):
         conn = _connection(self.patchpipe_db_conn_id)
         return sqlalchemy_url(conn) if conn else db.database_url()
 
-    def services(self, fleet_path: str | None = None):
+    def services(self, fleet_path: str | None = None) -> Services:
         from patchpipe.fleet import load_fleet
         from patchpipe.lifecycle.services import Services
 

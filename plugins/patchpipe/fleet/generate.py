@@ -140,15 +140,15 @@ class _CopyingClient(RegistryClient):
             self._put(target.repository, child.digest, child)
         return self._put(target.repository, target.tag, manifest)
 
-    def build_on(self, base: ImageReference, target: ImageReference, name: str) -> str:
-        """Put at ``target`` the image ``base`` (a digest reference) plus ``name``'s own layer; its digest."""
-        manifest = self.get_image_manifest(base)
-        config = self.get_config(base)
+    def build_on(self, base: ImageReference, manifest: Manifest, config: dict, target: ImageReference,
+                 name: str) -> str:
+        """Put at ``target`` the image ``base`` (a digest reference, whose image ``manifest`` and
+        ``config`` these are) plus ``name``'s own layer; its digest."""
         layer_tar = _own_layer(name)
         layer = gzip.compress(layer_tar, mtime=0)
-        rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
-        rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), _digest_of(layer_tar)]
-        config["history"] = [*config.get("history", []), {"created": _LAYER_CREATED, "created_by": _LAYER_CREATED_BY}]
+        rootfs = config.get("rootfs") or {"type": "layers"}
+        config = {**config, "rootfs": {**rootfs, "diff_ids": [*rootfs.get("diff_ids", []), _digest_of(layer_tar)]},
+                  "history": [*config.get("history", []), {"created": _LAYER_CREATED, "created_by": _LAYER_CREATED_BY}]}
         config_raw = json.dumps(config, separators=(",", ":")).encode()
         layer_type = ("application/vnd.docker.image.rootfs.diff.tar.gzip" if manifest.media_type == DOCKER_MANIFEST
                       else "application/vnd.oci.image.layer.v1.tar+gzip")
@@ -224,12 +224,13 @@ def seed_images(generated: GeneratedFleet, credentials: Mapping[str, tuple[str, 
     for base in generated.fleet.bases:
         with _client(base.ref.registry, credentials) as client:
             source = base.ref.with_digest(client.resolve(base.ref))
+            manifest, config = client.get_image_manifest(source), client.get_config(source)
             for name in generated.images_on(base.name):
                 target = images[name].ref
                 if target.registry != source.registry:
                     raise PatchpipeError(f"image {name} ({target}) is not on {source.registry}, its base's registry")
                 before = client.resolve(target) if client.tag_exists(target.repository, target.tag) else None
-                if client.build_on(source, target, name) != before:
+                if client.build_on(source, manifest, config, target, name) != before:
                     written += 1
     return written
 

@@ -42,8 +42,8 @@ class _ManifestLoader(_NoDuplicateKeys, yaml.SafeLoader):
 
 class _FastManifestLoader(_NoDuplicateKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """The same on libyaml's C parser when PyYAML has it: ten times faster, which a 1,000-image
-    manifest read at every parse of the DAG files (the trigger form's image list) needs. Its syntax
-    errors are terser, so a document it rejects is read again by _ManifestLoader for the message."""
+    manifest, read by every task, needs. Its syntax errors are terser, so a document it rejects is
+    read again by _ManifestLoader for the message."""
 
 
 # YAML 1.1 turns 2027-06-30 into a date and 2027-13-45 into a crash; as text, IsoDate reports both.

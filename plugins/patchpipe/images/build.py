@@ -100,7 +100,8 @@ def _quote_label(value: str) -> str:
 
 
 def build_patch_layer(api, *, target: ImageReference, dockerfile: str, nocache: bool = False,
-                      attempts: int = MIRROR_LAG_ATTEMPTS, wait_seconds: float = MIRROR_LAG_WAIT_SECONDS) -> BuiltImage:
+                      attempts: int = MIRROR_LAG_ATTEMPTS,
+                      wait_seconds: float = MIRROR_LAG_WAIT_SECONDS) -> BuiltImage:
     """Build the patch layer; when apt cannot find a planned version (the mirror lags behind the
     index the plan came from), try again after ``wait_seconds``, ``attempts`` times in all."""
     log.info("building patch layer for %s", target)
